@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import shared_path
+from data.audio import AudioDecodeError, load_audio
+
+# (file, seconds) as listed in ../shared/audio/README.md
+REAL_AUDIO = [("elf-land.ogg", 26.8), ("sad.ogg", 44.4), ("transience.ogg", 48.0), ("machine_wars.mp3", 290.8)]
+
+
+@pytest.mark.parametrize("name,seconds", REAL_AUDIO)
+@pytest.mark.parametrize("rate", [12000, 22050])
+def test_real_files_decode_to_mono_at_the_requested_rate(name, seconds, rate):
+    path = shared_path("audio", name)
+    wave = load_audio(path, rate)
+    assert wave.ndim == 1 and wave.dtype.is_floating_point
+    assert abs(len(wave) / rate - seconds) < 0.25  # README rounds; mp3 encoder padding
+    assert sf.info(str(path)).channels == 2  # the files are stereo: down-mixed above
+    assert 0.01 < wave.abs().max() <= 1.5
+
+
+def test_resampling_keeps_pitch(tmp_path):
+    t = np.arange(44100) / 44100
+    sf.write(tmp_path / "a.flac", 0.5 * np.sin(2 * np.pi * 440 * t), 44100)
+    wave = load_audio(tmp_path / "a.flac", 12000).numpy()
+    assert len(wave) == 12000
+    peak_hz = np.argmax(np.abs(np.fft.rfft(wave))) * 12000 / len(wave)
+    assert abs(peak_hz - 440) <= 1
+
+
+def _file(path, content: bytes):
+    path.write_bytes(content)
+    return path
+
+
+def _wav(path, seconds, rate=22050, amplitude=0.5):
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(path, amplitude * np.sin(2 * np.pi * 220 * t), rate, subtype="PCM_16")
+    return path
+
+
+@pytest.mark.parametrize(
+    "make,reason",
+    [
+        (lambda d: _file(d / "empty.wav", b""), "empty"),
+        (lambda d: _file(d / "song.mp3", b"this is not audio\n" * 50), "not a readable audio file"),
+        (lambda d: d / "missing.ogg", "not found"),
+        (lambda d: _wav(d / "short.wav", 0.1), "too short"),
+        (lambda d: _wav(d / "silent.wav", 2.0, amplitude=0.0), "silent"),
+    ],
+)
+def test_bad_files_raise_a_clear_error_naming_the_file(tmp_path, make, reason):
+    path = make(tmp_path)
+    with pytest.raises(AudioDecodeError) as info:
+        load_audio(path, 12000)
+    assert reason in str(info.value)
+    assert path.name in str(info.value)
+
+
+def test_truncated_wav_is_refused(tmp_path):
+    whole = _wav(tmp_path / "whole.wav", 3.0).read_bytes()
+    (tmp_path / "cut.wav").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(AudioDecodeError, match="truncated"):
+        load_audio(tmp_path / "cut.wav", 12000)
+
+
+def test_too_long_is_refused_from_the_header(tmp_path):
+    path = _wav(tmp_path / "long.wav", 5.0)
+    with pytest.raises(AudioDecodeError, match="too long"):
+        load_audio(path, 12000, max_seconds=4.0)
+    assert len(load_audio(path, 12000, max_seconds=6.0)) == 60000

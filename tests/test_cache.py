@@ -1,0 +1,59 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+
+from data.cache import FeatureCache
+from data.features import FeatureConfig
+from data.gtzan import index_gtzan
+
+SMALL = FeatureConfig(n_mels=32, segment_seconds=3.0)
+
+
+def _mtimes(cache):
+    return {p.name: p.stat().st_mtime_ns for p in cache.dir.glob("*.pt")}
+
+
+def test_built_once_then_only_read(tmp_path, synthetic_root):
+    clips = list(index_gtzan(synthetic_root).clips)
+    cache = FeatureCache(tmp_path, SMALL)
+    assert cache.build(clips) == clips
+    first = _mtimes(cache)
+    assert len(first) == 30
+    cache.build(clips)
+    assert _mtimes(cache) == first
+    logmel = cache.load(clips[0])
+    assert logmel.shape[0] == 32 and logmel.dtype == torch.float32
+
+
+def test_a_changed_config_builds_a_new_cache(tmp_path, synthetic_root):
+    clips = list(index_gtzan(synthetic_root).clips)[:2]
+    a, b = FeatureCache(tmp_path, SMALL), FeatureCache(tmp_path, FeatureConfig(n_mels=40, segment_seconds=3.0))
+    a.build(clips), b.build(clips)
+    assert a.dir != b.dir and len(_mtimes(b)) == 2 and b.load(clips[0]).shape[0] == 40
+
+
+def test_an_interrupted_build_resumes(tmp_path, synthetic_root):
+    clips = list(index_gtzan(synthetic_root).clips)
+    cache = FeatureCache(tmp_path, SMALL)
+    script = (
+        "from data.cache import FeatureCache; from data.features import FeatureConfig;"
+        "from data.gtzan import index_gtzan;"
+        f"FeatureCache({str(tmp_path)!r}, FeatureConfig(n_mels=32, segment_seconds=3.0))"
+        f".build(list(index_gtzan({str(synthetic_root)!r}).clips))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while len(list(cache.dir.glob("*.pt"))) < 3 and time.time() < deadline:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = _mtimes(cache)
+    assert 3 <= len(before) < 30, "the build was not interrupted midway"
+    cache.build(clips)
+    after = _mtimes(cache)
+    assert len(after) == 30
+    assert all(after[name] == stamp for name, stamp in before.items())

@@ -25,15 +25,17 @@ log = logging.getLogger(__name__)
 
 
 class CropDataset(Dataset):
-    """One random segment per clip and visit: (1, n_mels, frames), label."""
+    """`crops_per_clip` random segments per clip and epoch: (1, n_mels, frames), label."""
 
-    def __init__(self, logmels: list[torch.Tensor], labels: list[int], frames: int):
+    def __init__(self, logmels: list[torch.Tensor], labels: list[int], frames: int, crops_per_clip: int = 1):
         self.logmels, self.labels, self.frames = logmels, labels, frames
+        self.crops_per_clip = crops_per_clip
 
     def __len__(self) -> int:
-        return len(self.logmels)
+        return len(self.logmels) * self.crops_per_clip
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        i %= len(self.logmels)
         return random_crop(self.logmels[i], self.frames).unsqueeze(0), self.labels[i]
 
 
@@ -71,7 +73,9 @@ class GTZANDataModule(L.LightningDataModule):
         features: dict[str, Any] | FeatureConfig,
         split: str = "filtered",
         split_seed: int = 0,
+        split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
         batch_size: int = 16,
+        crops_per_clip: int = 1,
         eval_clips_per_batch: int = 8,
         num_workers: int = 0,
         cache_dir: str = "cache/features",
@@ -82,7 +86,9 @@ class GTZANDataModule(L.LightningDataModule):
         self.root = Path(root)
         self.features = features if isinstance(features, FeatureConfig) else FeatureConfig.from_dict(dict(features))
         self.split_name, self.split_seed = split, split_seed
+        self.split_fractions = tuple(split_fractions)
         self.batch_size, self.eval_clips_per_batch = batch_size, eval_clips_per_batch
+        self.crops_per_clip = crops_per_clip
         self.num_workers = num_workers
         self.cache = FeatureCache(cache_dir, self.features)
         self.synthetic = dict(synthetic) if synthetic else None
@@ -97,7 +103,7 @@ class GTZANDataModule(L.LightningDataModule):
 
     def _split_and_cache(self) -> dict[str, list[Clip]]:
         index = index_gtzan(self.root)
-        split = make_split(index, self.split_name, self.split_seed)
+        split = make_split(index, self.split_name, self.split_seed, self.split_fractions)
         return {name: self.cache.build(clips, self.num_workers) for name, clips in split.items()}
 
     def setup(self, stage: str | None = None) -> None:
@@ -115,7 +121,9 @@ class GTZANDataModule(L.LightningDataModule):
         return [clip.label for clip in self.clips[name]]
 
     def train_dataloader(self) -> DataLoader:
-        dataset = CropDataset(self._logmels["train"], self._labels("train"), self.features.segment_frames)
+        dataset = CropDataset(
+            self._logmels["train"], self._labels("train"), self.features.segment_frames, self.crops_per_clip
+        )
         return DataLoader(
             dataset, batch_size=self.batch_size, shuffle=True, drop_last=len(dataset) > self.batch_size,
             num_workers=self.num_workers, persistent_workers=self.num_workers > 0,

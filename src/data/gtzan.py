@@ -132,12 +132,14 @@ def random_split(
     return split
 
 
-def make_split(index: GTZANIndex, name: str, seed: int = 0) -> dict[str, list[Clip]]:
+def make_split(
+    index: GTZANIndex, name: str, seed: int = 0, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+) -> dict[str, list[Clip]]:
     """Split by name: "filtered" (the honest GTZAN benchmark) or "random" (seeded, stratified)."""
     if name == "filtered":
         split = filtered_split(index.clips)
     elif name == "random":
-        split = random_split(index.clips, seed=seed)
+        split = random_split(index.clips, fractions, seed)
     else:
         raise ValueError(f"unknown split {name!r}: use 'filtered' or 'random'")
     empty = [part for part, clips in split.items() if not clips]

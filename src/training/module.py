@@ -1,0 +1,114 @@
+"""`GenreClassifier`: the LightningModule that trains any network of `training.models`.
+
+Training sees one random segment per clip; validation and test see every window of whole
+clips and report clip accuracy (mean of segment probabilities per clip, the headline metric),
+segment accuracy, macro-F1 and per-class accuracy, as the service will predict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from hydra.utils import instantiate
+from torchaudio import transforms as T
+
+from data.segments import aggregate
+from training.models import build_network
+
+
+class GenreClassifier(L.LightningModule):
+    def __init__(
+        self,
+        network: dict[str, Any],
+        optimizer: dict[str, Any],
+        labels: list[str],
+        features: dict[str, Any],
+        scheduler: dict[str, Any] | None = None,
+        augment: dict[str, Any] | None = None,
+    ):
+        """`optimizer`/`scheduler` are Hydra `_partial_` specs; `features` is stored so a
+        checkpoint carries everything needed to compute its inputs."""
+        super().__init__()
+        self.save_hyperparameters(logger=False)
+        self.network = build_network(network)
+        self.labels = list(labels)
+        augment = dict(augment or {})
+        self.mixup_alpha = float(augment.get("mixup_alpha", 0.0))
+        self.masks = torch.nn.Sequential(
+            *([T.FrequencyMasking(augment["freq_mask"], iid_masks=True)] if augment.get("freq_mask") else []),
+            *([T.TimeMasking(augment["time_mask"], iid_masks=True)] if augment.get("time_mask") else []),
+        )
+        n = len(self.labels)
+        self.train_acc = torchmetrics.classification.MulticlassAccuracy(n, average="micro")
+        self.eval_metrics = torch.nn.ModuleDict({
+            stage: torchmetrics.MetricCollection({
+                "segment_acc": torchmetrics.classification.MulticlassAccuracy(n, average="micro"),
+                "clip_acc": torchmetrics.classification.MulticlassAccuracy(n, average="micro"),
+                "macro_f1": torchmetrics.classification.MulticlassF1Score(n, average="macro"),
+                "class_acc": torchmetrics.classification.MulticlassAccuracy(n, average="none"),
+                "confusion": torchmetrics.classification.MulticlassConfusionMatrix(n),
+            })
+            for stage in ("val", "test")
+        })  # fmt: skip
+        self.test_confusion: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.network(x)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        x = self.masks(x)
+        if self.mixup_alpha > 0:
+            lam = float(torch.distributions.Beta(self.mixup_alpha, self.mixup_alpha).sample())
+            perm = torch.randperm(len(x), device=x.device)
+            logits, _ = self(lam * x + (1 - lam) * x[perm])
+            loss = lam * F.cross_entropy(logits, y) + (1 - lam) * F.cross_entropy(logits, y[perm])
+        else:
+            logits, _ = self(x)
+            loss = F.cross_entropy(logits, y)
+        self.train_acc(logits, y)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        self.log("train_segment_acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(x))
+        return loss
+
+    def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
+        logits, _ = self(batch["x"])
+        probs = logits.softmax(dim=-1)
+        clip_probs = aggregate(probs, batch["clip_index"], len(batch["clip_y"]))
+        metrics = self.eval_metrics[stage]
+        metrics["segment_acc"].update(probs, batch["y"])
+        for name in ("clip_acc", "macro_f1", "class_acc", "confusion"):
+            metrics[name].update(clip_probs, batch["clip_y"])
+        self.log(f"{stage}_loss", F.cross_entropy(logits, batch["y"]), batch_size=len(batch["y"]))
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        results = self.eval_metrics[stage].compute()
+        for name in ("segment_acc", "clip_acc", "macro_f1"):
+            self.log(f"{stage}_{name}", results[name], prog_bar=name == "clip_acc")
+        for label, value in zip(self.labels, results["class_acc"]):
+            self.log(f"{stage}_acc_{label}", value)
+        if stage == "test":
+            self.test_confusion = results["confusion"].cpu()
+        self.eval_metrics[stage].reset()
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    def configure_optimizers(self):
+        optimizer = instantiate(self.hparams.optimizer)(self.parameters())
+        if not self.hparams.scheduler:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": instantiate(self.hparams.scheduler)(optimizer)}

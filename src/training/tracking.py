@@ -1,0 +1,89 @@
+"""MLflow bookkeeping around a training run: params, tags, resuming, artifacts."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import mlflow
+import torch
+from mlflow.tracking import MlflowClient
+
+from training.reports import class_report, confusion_figure
+
+CHECKPOINT_DIR_TAG = "checkpoint_dir"
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}: the resolved config as MLflow params."""
+    flat = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def find_resumable_run(client: MlflowClient, experiment_name: str) -> tuple[str, Path]:
+    """The newest unfinished run of the experiment that left a `last.ckpt`: (run id, checkpoint)."""
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is not None:
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            filter_string="attributes.status != 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+        )
+        for run in runs:
+            checkpoint = Path(run.data.tags.get(CHECKPOINT_DIR_TAG, "/nonexistent")) / "last.ckpt"
+            if checkpoint.is_file():
+                return run.info.run_id, checkpoint
+    raise FileNotFoundError(
+        f"resume=true: no unfinished run with a last.ckpt in MLflow experiment {experiment_name!r}"
+    )
+
+
+def run_id_of_checkpoint(client: MlflowClient, experiment_name: str, checkpoint: Path) -> str | None:
+    """The run that wrote `checkpoint` (matched by its checkpoint folder), if any."""
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return None
+    folder = str(checkpoint.resolve().parent).replace("'", "\\'")
+    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.{CHECKPOINT_DIR_TAG} = '{folder}'")
+    return runs[0].info.run_id if runs else None
+
+
+def log_test_report(
+    client: MlflowClient, run_id: str, confusion: torch.Tensor, labels: list[str], best_checkpoint: Path
+) -> None:
+    """Confusion-matrix PNG, per-class report (JSON and text) and the best checkpoint."""
+    figure = confusion_figure(confusion, labels)
+    client.log_figure(run_id, figure, "test/confusion_matrix.png")
+    plt.close(figure)
+    report = class_report(confusion, labels)
+    client.log_dict(run_id, report, "test/class_report.json")
+    lines = [f"{'genre':<10} {'clips':>5} {'precision':>9} {'recall':>7} {'f1':>6}"]
+    lines += [f"{g:<10} {r['clips']:>5} {r['precision']:>9.3f} {r['recall']:>7.3f} {r['f1']:>6.3f}" for g, r in report.items()]
+    client.log_text(run_id, "\n".join(lines) + "\n", "test/class_report.txt")
+    client.log_dict(run_id, confusion.tolist(), "test/confusion_matrix.json")
+    client.log_artifact(run_id, str(best_checkpoint), "checkpoints")
+    client.set_tag(run_id, "best_checkpoint", f"checkpoints/{best_checkpoint.name}")
+
+
+def set_tracking(uri: str) -> MlflowClient:
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(uri)
+

@@ -26,3 +26,26 @@ def synthetic_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic")
     generate(root, clips_per_genre=3, seconds=30.0, seed=0)
     return root
+
+
+def run_training(workdir: Path, *overrides: str, env: dict | None = None, timeout: int = 600):
+    """`python -m training` as a real subprocess in `workdir`; fails the test with its output."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run(
+        [sys.executable, "-m", "training", *overrides], cwd=workdir, capture_output=True, text=True,
+        timeout=timeout, env={**environment, **(env or {})},
+    )
+    assert done.returncode == 0, f"training failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    return done
+
+
+@pytest.fixture(scope="session")
+def smoke_workdir(tmp_path_factory) -> Path:
+    """A folder where `python -m training experiment=smoke` ran once: data, cache, mlflow.db."""
+    workdir = tmp_path_factory.mktemp("smoke")
+    run_training(workdir, "experiment=smoke")  # the default store: workdir/mlflow.db
+    return workdir

@@ -93,6 +93,10 @@ class GTZANDataModule(L.LightningDataModule):
         self.cache = FeatureCache(cache_dir, self.features)
         self.synthetic = dict(synthetic) if synthetic else None
         self.labels = list(GENRES)
+        # Stored in checkpoints, so `python -m training.evaluate` rebuilds the same data.
+        self.save_hyperparameters(ignore=["features"], logger=False)
+        self.hparams["features"] = self.features.to_dict()
+        self.test_split = "test"  # the split test_dataloader serves; evaluate may point it elsewhere
         self.clips: dict[str, list[Clip]] = {}
         self._logmels: dict[str, list[torch.Tensor]] = {}
 
@@ -143,4 +147,4 @@ class GTZANDataModule(L.LightningDataModule):
         return self.eval_dataloader("valid")
 
     def test_dataloader(self) -> DataLoader:
-        return self.eval_dataloader("test")
+        return self.eval_dataloader(self.test_split)

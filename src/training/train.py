@@ -103,13 +103,16 @@ def train(cfg: DictConfig) -> float:
         results = trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)[0]
         if trainer.is_global_zero:
             log_test_report(client, logger.run_id, model.test_confusion, model.labels, best)
-            print_results(results, logger.run_id, datamodule)
+            print_results(
+                results, "Test metrics (best epoch)",
+                f"split {datamodule.split_name!r} {datamodule.split_sizes()}; MLflow run {logger.run_id}",
+            )
     return float(checkpoint.best_model_score or 0.0)
 
 
-def print_results(results: dict[str, float], run_id: str, datamodule: GTZANDataModule) -> None:
-    sizes = datamodule.split_sizes()
-    table = Table(title="Test metrics (best epoch)")
+def print_results(results: dict[str, float], title: str, caption: str) -> None:
+    """The headline metrics, then per-class accuracy, as a table on the terminal."""
+    table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name in HEADLINE:
@@ -119,4 +122,4 @@ def print_results(results: dict[str, float], run_id: str, datamodule: GTZANDataM
             table.add_row(name, f"{value:.4f}")
     console = Console()
     console.print(table)
-    console.print(f"split {datamodule.split_name!r}: {sizes}; MLflow run {run_id}")
+    console.print(caption)

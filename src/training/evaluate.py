@@ -1,0 +1,62 @@
+"""Re-run the test (or any split) of a trained model and print the same metrics as training.
+
+    python -m training.evaluate CHECKPOINT.ckpt [--split valid] [--data-root DIR]
+    python -m training.evaluate --run-id RUN_ID   # the run's best checkpoint, from MLflow
+
+The checkpoint carries its network, feature and data settings; `--data-root` and `--split`
+point it at other data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import lightning as L
+from mlflow.tracking import MlflowClient
+
+from data.datamodule import GTZANDataModule
+from training.module import GenreClassifier
+from training.train import print_results
+
+
+def best_checkpoint_of_run(client: MlflowClient, run_id: str, into: Path) -> Path:
+    """Download the best checkpoint a training run logged to MLflow."""
+    run = client.get_run(run_id)
+    artifact = run.data.tags.get("best_checkpoint")
+    if not artifact:
+        raise SystemExit(f"run {run_id} logged no best checkpoint (did it finish its test?)")
+    return Path(client.download_artifacts(run_id, artifact, str(into)))
+
+
+def evaluate(checkpoint: Path, split: str = "test", data_root: str | None = None, workers: int | None = None) -> dict[str, float]:
+    model = GenreClassifier.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
+    datamodule = GTZANDataModule.load_from_checkpoint(checkpoint, weights_only=True,
+                                                      **({"root": data_root} if data_root else {}),
+                                                      **({"num_workers": workers} if workers is not None else {}))
+    datamodule.test_split = split
+    trainer = L.Trainer(accelerator="auto", devices=1, logger=False, enable_checkpointing=False)
+    results = trainer.test(model, datamodule=datamodule, verbose=False)[0]
+    print_results(results, f"Metrics on split {split!r}", f"{checkpoint} on {datamodule.root} ({datamodule.split_name} split, {datamodule.split_sizes()[split]} clips)")
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("checkpoint", nargs="?", type=Path, help="a Lightning checkpoint of this project")
+    source.add_argument("--run-id", help="an MLflow run id: evaluate its best checkpoint")
+    parser.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    parser.add_argument("--data-root", help="evaluate on this GTZAN-layout folder instead")
+    parser.add_argument("--workers", type=int, help="data loader workers")
+    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = args.checkpoint or best_checkpoint_of_run(MlflowClient(args.tracking_uri), args.run_id, Path(tmp))
+        evaluate(checkpoint, args.split, args.data_root, args.workers)
+
+
+if __name__ == "__main__":
+    main()

@@ -99,6 +99,9 @@ def train(cfg: DictConfig) -> float:
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
 
     best = Path(checkpoint.best_model_path)
+    best_score = float(checkpoint.best_model_score or 0.0)
+    if trainer.is_global_zero:  # what `python -m training.package` ranks runs by
+        client.log_metric(logger.run_id, f"best_{cfg.callbacks.checkpoint.monitor}", best_score)
     if cfg.test:
         results = trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)[0]
         if trainer.is_global_zero:
@@ -107,7 +110,7 @@ def train(cfg: DictConfig) -> float:
                 results, "Test metrics (best epoch)",
                 f"split {datamodule.split_name!r} {datamodule.split_sizes()}; MLflow run {logger.run_id}",
             )
-    return float(checkpoint.best_model_score or 0.0)
+    return best_score
 
 
 def print_results(results: dict[str, float], title: str, caption: str) -> None:

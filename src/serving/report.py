@@ -1,0 +1,49 @@
+"""Turn song predictions into the answer of `recommend`, the same for HTTP and the CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from serving.predict import SongPrediction
+from serving.recommend import Ranked, favourite_genre, rank_candidates, taste_profile
+
+
+def recommendation(
+    favourites: list[SongPrediction],
+    candidates: list[SongPrediction],
+    errors: list[dict[str, str]],
+    top_k: int | None,
+    genre_weight: float,
+) -> dict[str, Any]:
+    """Taste profile, favourite genre, ranked candidates with reasons, and per-file errors.
+
+    Raises `NoFavouritesError` when no favourite could be read.
+    """
+    labels = favourites[0].labels if favourites else []
+    fav_probs = np.stack([s.probabilities for s in favourites]) if favourites else np.zeros((0, 0))
+    profile = taste_profile(fav_probs)
+    top = labels[favourite_genre(fav_probs)]
+    ranked = rank_candidates(
+        fav_probs, np.stack([s.embedding for s in favourites]),
+        np.stack([s.probabilities for s in candidates]) if candidates else np.zeros((0, len(labels))),
+        np.stack([s.embedding for s in candidates]) if candidates else np.zeros((0, favourites[0].embedding.size)),
+        top_k, genre_weight,
+    )
+    return {
+        "favorite_genre": top,
+        "taste_profile": {label: round(float(p), 6) for label, p in zip(labels, profile)},
+        "favorites": [s.to_json(with_segments=False) for s in favourites],
+        "recommendations": [_entry(r, candidates[r.index], favourites, top) for r in ranked],
+        "errors": errors,
+    }
+
+
+def _entry(ranked: Ranked, song: SongPrediction, favourites: list[SongPrediction], top: str) -> dict[str, Any]:
+    share = float(song.probabilities.max())
+    genre_part = f"{song.genre} ({share:.0%})" + (", your favourite genre" if song.genre == top else f", not your favourite {top}")
+    reason = (f"{genre_part}; genre match {ranked.genre_similarity:.2f}, sound match "
+              f"{ranked.sound_similarity:.2f}, closest to {favourites[ranked.nearest_favourite].name}")
+    return {"file": song.name, "genre": song.genre, "score": round(ranked.score, 6), "reason": reason,
+            "probabilities": song.distribution()}

@@ -1,0 +1,112 @@
+"""The BentoML service: `bentoml serve` from the repository root.
+
+Two services in one deployment:
+- `SegmentClassifier` holds the network behind one batchable API, so BentoML's adaptive
+  batching merges the windows of concurrent requests into shared forward passes;
+- `GenreService` is the public face: `POST /classify` and `POST /recommend`. It decodes
+  uploads, computes features (in threads), calls the classifier, and never lets one bad file
+  spoil a request: a file that cannot be used gets its own error with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import bentoml
+import numpy as np
+import torch
+from bentoml.exceptions import BentoMLException, InvalidArgument
+
+from data.audio import AudioDecodeError
+from serving.config import load_config
+from serving.predict import SongAnalyzer, SongPrediction, WindowClassifier
+from serving.recommend import NoFavouritesError
+from serving.report import recommendation
+from training.artifact import ModelArtifact
+
+CONFIG = load_config()
+torch.set_num_threads(max(1, torch.get_num_threads()))
+
+
+class PayloadTooLarge(BentoMLException):
+    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+def uploaded_name(path: Path) -> str:
+    """The client's file name: BentoML stores an upload as tempfile's `tmp` + 8 random
+    characters + the client's name."""
+    prefix = len(tempfile.gettempprefix()) + 8
+    name = path.name
+    return name[prefix:] if name.startswith(tempfile.gettempprefix()) and len(name) > prefix else name
+
+
+@bentoml.service(name="genre-segments", traffic={"timeout": 600})
+class SegmentClassifier:
+    model = bentoml.models.BentoModel(CONFIG.model_tag)
+
+    def __init__(self) -> None:
+        self.classifier = WindowClassifier(ModelArtifact.load(self.model.path))
+
+    @bentoml.api(batchable=True, batch_dim=(0, 0), max_batch_size=CONFIG.max_batch_size, max_latency_ms=CONFIG.max_latency_ms)
+    def forward(self, windows: np.ndarray) -> np.ndarray:
+        """(n, 1, n_mels, frames) log-mel windows -> (n, genres + embedding) outputs."""
+        return self.classifier.forward(windows)
+
+
+@bentoml.service(name="genre-recognition", traffic={"timeout": 600})
+class GenreService:
+    model = bentoml.models.BentoModel(CONFIG.model_tag)
+    segments = bentoml.depends(SegmentClassifier)
+
+    def __init__(self) -> None:
+        self.analyzer = SongAnalyzer(ModelArtifact.load(self.model.path))
+
+    @bentoml.api
+    async def classify(self, audio: Path) -> dict[str, Any]:
+        """One song -> its top genre, genre distribution, per-window distributions and duration."""
+        return (await self._predict(audio)).to_json()
+
+    @bentoml.api
+    async def recommend(self, favorites: list[Path], candidates: list[Path], top_k: int = CONFIG.top_k) -> dict[str, Any]:
+        """Rank the candidates by how well they match the favourites' genres and sound."""
+        if len(favorites) + len(candidates) > CONFIG.max_files:
+            raise PayloadTooLarge(
+                f"too many files: {len(favorites) + len(candidates)}, the limit is {CONFIG.max_files} per request"
+            )
+        if top_k < 1:
+            raise InvalidArgument("top_k must be at least 1")
+        results = await asyncio.gather(*(self._predict(p) for p in [*favorites, *candidates]), return_exceptions=True)
+        songs: list[SongPrediction] = []
+        errors = []
+        for path, result in zip([*favorites, *candidates], results):
+            if isinstance(result, BentoMLException):
+                errors.append({"file": uploaded_name(path), "error": str(result), "status": result.error_code.value})
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                songs.append(result)
+        readable = {id(s) for s in songs}
+        favourite_songs = [r for r in results[: len(favorites)] if id(r) in readable]
+        candidate_songs = [r for r in results[len(favorites) :] if id(r) in readable]
+        try:
+            return recommendation(favourite_songs, candidate_songs, errors, top_k, CONFIG.genre_weight)
+        except NoFavouritesError as exc:
+            details = "; ".join(e["error"] for e in errors)
+            raise InvalidArgument(f"{exc}" + (f" ({details})" if details else "")) from None
+
+    async def _predict(self, path: Path) -> SongPrediction:
+        """Checks, decoding and features in a thread; the network through the batched service."""
+        name = uploaded_name(path)
+        size_mb = path.stat().st_size / 2**20
+        if size_mb > CONFIG.max_upload_mb:
+            raise PayloadTooLarge(f"{name}: {size_mb:.1f} MB, the limit is {CONFIG.max_upload_mb:g} MB per file")
+        try:
+            song = await asyncio.to_thread(self.analyzer.prepare, path, CONFIG.max_duration_seconds)
+        except AudioDecodeError as exc:
+            raise InvalidArgument(f"{name}: {exc.reason}") from None
+        outputs = await self.segments.to_async.forward(song.windows)
+        return self.analyzer.summarize(name, song, np.asarray(outputs))

@@ -1,0 +1,138 @@
+"""Package the best finished MLflow run into the BentoML model store (and the MLflow registry).
+
+    python -m training.package [--run-id ID] [--metric best_val_clip_acc] [--name genre-crnn]
+
+Picks the finished run with the highest `--metric` (default: its best validation clip
+accuracy), checks that its best checkpoint loads, and saves a BentoML model holding the weights,
+network config, feature config, labels, the run's metrics and its run id. Nothing is written
+when no run qualifies, the checkpoint does not load, or the model already served scored better
+(`--force` overrides the last). Honours MLFLOW_TRACKING_URI and BENTOML_HOME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+import bentoml
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from training.artifact import ModelArtifact
+
+DEFAULT_METRIC = "best_val_clip_acc"
+
+
+class PackagingError(RuntimeError):
+    """Why nothing was packaged."""
+
+
+def choose_run(client: MlflowClient, experiment: str, metric: str, run_id: str | None) -> Run:
+    if run_id:
+        try:
+            run = client.get_run(run_id)
+        except MlflowException as exc:
+            raise PackagingError(f"no MLflow run {run_id}: {exc.message}") from None
+        if run.info.status != "FINISHED":
+            raise PackagingError(f"run {run_id} is {run.info.status}, not FINISHED")
+        return run
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise PackagingError(f"no MLflow experiment {experiment!r} at {client.tracking_uri}")
+    runs = [
+        run for run in client.search_runs(
+            [found.experiment_id], filter_string="attributes.status = 'FINISHED'",
+            order_by=[f"metrics.`{metric}` DESC"],
+        )
+        if metric in run.data.metrics and "best_checkpoint" in run.data.tags
+    ]
+    if not runs:
+        raise PackagingError(f"no finished run in {experiment!r} has the metric {metric!r} and a best checkpoint")
+    return runs[0]
+
+
+def latest_model(name: str) -> bentoml.Model | None:
+    try:
+        return bentoml.models.get(f"{name}:latest")
+    except bentoml.exceptions.NotFound:
+        return None
+
+
+def package(
+    client: MlflowClient, experiment: str = "genre-classification", metric: str = DEFAULT_METRIC,
+    run_id: str | None = None, name: str = "genre-crnn", force: bool = False,
+) -> bentoml.Model:
+    run = choose_run(client, experiment, metric, run_id)
+    metrics = dict(run.data.metrics)
+    served = latest_model(name)
+    if served is not None and not force:
+        if served.info.metadata.get("mlflow_run_id") == run.info.run_id:
+            return served
+        served_score = served.info.metadata.get("metrics", {}).get(metric)
+        if served_score is not None and metrics.get(metric, float("-inf")) < served_score:
+            raise PackagingError(
+                f"run {run.info.run_id} has {metric}={metrics.get(metric)}, worse than the served "
+                f"{served.tag} ({served_score:.4f}); pass --force to package it anyway"
+            )
+    with tempfile.TemporaryDirectory() as tmp:
+        artifact_path = run.data.tags.get("best_checkpoint")
+        if not artifact_path:
+            raise PackagingError(f"run {run.info.run_id} logged no best checkpoint")
+        try:
+            checkpoint = client.download_artifacts(run.info.run_id, artifact_path, tmp)
+            artifact = ModelArtifact.from_checkpoint(checkpoint, info={
+                "metrics": metrics, "mlflow_run_id": run.info.run_id,
+                "tracking_uri": client.tracking_uri, "git_commit": run.data.tags.get("git_commit"),
+            })
+        except Exception as exc:  # any unreadable checkpoint: say why, touch nothing
+            raise PackagingError(f"the checkpoint of run {run.info.run_id} does not load: {exc}") from None
+    with bentoml.models.create(
+        name,
+        labels={"source": "mlflow", "mlflow_run_id": run.info.run_id, "network": artifact.network_config["name"]},
+        # The full network and feature configs live in the model's model.json.
+        metadata={"metrics": metrics, "mlflow_run_id": run.info.run_id, "labels": artifact.labels,
+                  "feature_hash": artifact.features.digest()},
+    ) as model:
+        artifact.save(model.path)
+    register(client, run, name, str(model.tag))
+    return bentoml.models.get(model.tag)
+
+
+def register(client: MlflowClient, run: Run, name: str, bento_tag: str) -> None:
+    """A model-registry version pointing at the run's checkpoints, tagged with the BentoML tag."""
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description="Genre CRNN checkpoints packaged for BentoML")
+    version = client.create_model_version(
+        name, source=f"{run.info.artifact_uri}/checkpoints", run_id=run.info.run_id,
+        tags={"bentoml_tag": bento_tag},
+    )
+    client.set_model_version_tag(name, version.version, "bentoml_tag", bento_tag)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m training.package", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run-id", help="package this run instead of the best one")
+    parser.add_argument("--metric", default=DEFAULT_METRIC, help=f"rank runs by this metric, highest first (default {DEFAULT_METRIC})")
+    parser.add_argument("--experiment", default="genre-classification")
+    parser.add_argument("--name", default="genre-crnn", help="BentoML model name")
+    parser.add_argument("--force", action="store_true", help="package even if the served model scored better")
+    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db")
+    args = parser.parse_args(argv)
+    try:
+        model = package(MlflowClient(args.tracking_uri), args.experiment, args.metric, args.run_id, args.name, args.force)
+    except PackagingError as exc:
+        sys.exit(f"nothing packaged: {exc}")
+    info = model.info.metadata
+    score = info["metrics"].get(args.metric)
+    print(f"{model.tag} holds MLflow run {info['mlflow_run_id']}"
+          + (f" ({args.metric}={score:.4f})" if score is not None else "")
+          + f"; model store: {model.path}")
+
+
+if __name__ == "__main__":
+    main()

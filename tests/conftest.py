@@ -49,3 +49,29 @@ def smoke_workdir(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("smoke")
     run_training(workdir, "experiment=smoke")  # the default store: workdir/mlflow.db
     return workdir
+
+
+def run_module(module: str, *args: str, cwd: Path, env: dict, timeout: int = 300, check: bool = True):
+    """`python -m MODULE ARGS` as a real subprocess with extra environment."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
+        timeout=timeout, env={**os.environ, **env},
+    )
+    if check:
+        assert done.returncode == 0, f"python -m {module} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    return done
+
+
+@pytest.fixture(scope="session")
+def packaged(smoke_workdir, tmp_path_factory) -> dict:
+    """The smoke run packaged into a fresh BentoML store: the environment that reaches both stores."""
+    env = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{smoke_workdir / 'mlflow.db'}",
+        "BENTOML_HOME": str(tmp_path_factory.mktemp("bentoml_home")),
+    }
+    run_module("training.package", cwd=smoke_workdir, env=env)
+    return env

@@ -1,0 +1,60 @@
+"""`python -m training.package` against real MLflow and BentoML stores."""
+
+from pathlib import Path
+
+import torch
+from mlflow.tracking import MlflowClient
+
+from conftest import run_module
+from training.artifact import ModelArtifact
+
+
+def _models(home):
+    models = sorted((home / "models").glob("genre-crnn/*/model.yaml")) if (home / "models").exists() else []
+    return [m.parent.name for m in models]
+
+
+def test_the_best_run_is_packaged_with_everything_it_needs(packaged, smoke_workdir, tmp_path):
+    home = packaged["BENTOML_HOME"]
+    versions = _models(Path(home))
+    assert len(versions) == 1
+    artifact = ModelArtifact.load(f"{home}/models/genre-crnn/{versions[0]}")
+    client = MlflowClient(packaged["MLFLOW_TRACKING_URI"])
+    run = client.search_runs([client.get_experiment_by_name("genre-classification").experiment_id])[0]
+    assert artifact.info["mlflow_run_id"] == run.info.run_id
+    assert artifact.info["metrics"]["test_clip_acc"] == run.data.metrics["test_clip_acc"]
+    assert artifact.labels[5] == "jazz" and artifact.features.n_mels == 64
+    network = artifact.build_network()
+    logits, embedding = network(torch.zeros(2, 1, 64, artifact.features.segment_frames))
+    assert logits.shape == (2, 10)
+    registered = client.search_model_versions("name='genre-crnn'")
+    assert registered and registered[0].run_id == run.info.run_id
+    assert registered[0].tags["bentoml_tag"].startswith("genre-crnn:")
+    # the same run again: nothing new
+    run_module("training.package", cwd=smoke_workdir, env=packaged)
+    assert len(_models(Path(home))) == 1
+
+
+def test_no_run_leaves_the_store_as_it_was(tmp_path):
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}", "BENTOML_HOME": str(tmp_path / "home")}
+    done = run_module("training.package", cwd=tmp_path, env=env, check=False)
+    assert done.returncode != 0 and "nothing packaged" in done.stderr and "no MLflow experiment" in done.stderr
+    assert _models(tmp_path / "home") == []
+
+
+def test_an_unreadable_checkpoint_is_refused(smoke_workdir, tmp_path):
+    """A finished run whose best checkpoint is garbage: refused, store untouched."""
+    uri = f"sqlite:///{tmp_path / 'broken.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("genre-classification")
+    run = client.create_run(experiment)
+    broken = tmp_path / "best-epoch001.ckpt"
+    broken.write_bytes(b"not a checkpoint")
+    client.log_artifact(run.info.run_id, str(broken), "checkpoints")
+    client.set_tag(run.info.run_id, "best_checkpoint", "checkpoints/best-epoch001.ckpt")
+    client.log_metric(run.info.run_id, "best_val_clip_acc", 0.5)
+    client.set_terminated(run.info.run_id)
+    env = {"MLFLOW_TRACKING_URI": uri, "BENTOML_HOME": str(tmp_path / "home")}
+    done = run_module("training.package", cwd=tmp_path, env=env, check=False)
+    assert done.returncode != 0 and "does not load" in done.stderr
+    assert _models(tmp_path / "home") == []

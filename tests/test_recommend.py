@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+
+from serving.recommend import NoFavouritesError, favourite_genre, rank_candidates, taste_profile
+
+
+def onehot(*genres, n=10, share=0.9):
+    rows = np.full((len(genres), n), (1 - share) / (n - 1))
+    rows[np.arange(len(genres)), genres] = share
+    return rows
+
+
+def emb(*vectors):
+    return np.array(vectors, dtype=float)
+
+
+def test_profile_is_the_mean_distribution():
+    probs = onehot(1, 3)
+    assert np.allclose(taste_profile(probs), probs.mean(axis=0))
+
+
+def test_favourite_genre_is_the_most_frequent_top_genre():
+    assert favourite_genre(onehot(5, 5, 2)) == 5
+
+
+def test_tie_is_broken_by_the_profile():
+    probs = onehot(2, 7)
+    probs[1, 2] = 0.05  # both genres top once; genre 7 holds more of the profile
+    probs[0, 7] = 0.08
+    assert favourite_genre(probs) == 7
+
+
+def test_every_genre_is_eligible():
+    assert favourite_genre(onehot(9)) == 9 and favourite_genre(onehot(0)) == 0
+
+
+def test_one_favourite_is_enough():
+    ranked = rank_candidates(onehot(4), emb([1, 0]), onehot(1, 4), emb([0, 1], [1, 0]))
+    assert [r.index for r in ranked] == [1, 0]
+    assert ranked[0].nearest_favourite == 0
+
+
+def test_empty_favourites_is_a_clear_error():
+    with pytest.raises(NoFavouritesError, match="at least one"):
+        rank_candidates(np.zeros((0, 10)), np.zeros((0, 2)), onehot(1), emb([1, 0]))
+    with pytest.raises(NoFavouritesError):
+        favourite_genre(np.zeros((0, 10)))
+
+
+def test_no_readable_candidates_ranks_nothing():
+    assert rank_candidates(onehot(3), emb([1, 0]), np.zeros((0, 10)), np.zeros((0, 2))) == []
+
+
+def test_candidates_of_one_genre_are_ordered_by_how_close_they_sound():
+    favourites, fav_emb = onehot(6, 6), emb([1, 0], [0.9, 0.1])
+    candidates = onehot(6, 6, 6)
+    ranked = rank_candidates(favourites, fav_emb, candidates, emb([0, 1], [1, 0.05], [0.5, 0.5]))
+    assert [r.index for r in ranked] == [1, 2, 0]
+    assert all(0 <= r.score <= 1 for r in ranked)
+
+
+def test_genre_outweighs_sound_by_default_and_top_k_cuts():
+    ranked = rank_candidates(onehot(2), emb([1, 0]), onehot(8, 2, 2), emb([1, 0], [0, 1], [0.2, 1]), top_k=2)
+    assert [r.index for r in ranked] == [2, 1]
+    assert ranked[0].genre_similarity == pytest.approx(ranked[1].genre_similarity)

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from data.synthetic import generate
@@ -30,10 +37,6 @@ def synthetic_root(tmp_path_factory) -> Path:
 
 def run_training(workdir: Path, *overrides: str, env: dict | None = None, timeout: int = 600):
     """`python -m training` as a real subprocess in `workdir`; fails the test with its output."""
-    import os
-    import subprocess
-    import sys
-
     environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     done = subprocess.run(
         [sys.executable, "-m", "training", *overrides], cwd=workdir, capture_output=True, text=True,
@@ -53,10 +56,6 @@ def smoke_workdir(tmp_path_factory) -> Path:
 
 def run_module(module: str, *args: str, cwd: Path, env: dict, timeout: int = 300, check: bool = True):
     """`python -m MODULE ARGS` as a real subprocess with extra environment."""
-    import os
-    import subprocess
-    import sys
-
     done = subprocess.run(
         [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
         timeout=timeout, env={**os.environ, **env},
@@ -75,3 +74,37 @@ def packaged(smoke_workdir, tmp_path_factory) -> dict:
     }
     run_module("training.package", cwd=smoke_workdir, env=env)
     return env
+
+
+@contextlib.contextmanager
+def bentoml_server(env: dict, folder: Path, serving_yaml: str = ""):
+    """`bentoml serve` from the repository root on a free 127.0.0.1 port; yields an HTTP client."""
+    config = folder / "serving.yaml"
+    config.write_text(serving_yaml or "{}\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log_path = folder / "serve.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO, env={**os.environ, **env, "GENRE_SERVING_CONFIG": str(config)},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180
+        while True:
+            assert proc.poll() is None, log_path.read_text()[-5000:]
+            assert time.time() < deadline, "bentoml serve did not become ready:\n" + log_path.read_text()[-5000:]
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        with httpx.Client(base_url=url, timeout=300) as client:
+            yield client
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=60)

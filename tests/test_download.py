@@ -123,3 +123,24 @@ def test_offline_names_every_url_tried(tmp_path):
     for url in mirrors:
         assert url in done.stderr
     assert not (tmp_path / "gtzan").exists()
+
+
+SEED_SCRIPT = REPO / "scripts" / "download_seed_model.sh"
+
+
+def run_seed_script(dest: Path, url: str, sha256: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SEED_MODEL_URL": url, "SEED_MODEL_SHA256": sha256}
+    return subprocess.run(["bash", str(SEED_SCRIPT), str(dest)], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_seed_weights_download_is_checksummed(tmp_path):
+    payload = b"weights" * 1000
+    server = ArchiveServer(payload)
+    dest = tmp_path / "models" / "seed.h5"
+    bad = run_seed_script(dest, server.url, "0" * 64)
+    assert bad.returncode != 0 and "checksum mismatch" in bad.stderr and not dest.exists()
+    good = run_seed_script(dest, server.url, hashlib.sha256(payload).hexdigest())
+    assert good.returncode == 0 and dest.read_bytes() == payload
+    again = run_seed_script(dest, server.url, hashlib.sha256(payload).hexdigest())
+    assert "nothing to do" in again.stderr
+    server.close()

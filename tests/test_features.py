@@ -65,3 +65,17 @@ def test_aggregate_is_the_mean_per_clip():
     values = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.2, 0.8]])
     clips = aggregate(values, torch.tensor([0, 0, 1]), 2)
     assert torch.allclose(clips, torch.tensor([[0.5, 0.5], [0.2, 0.8]]))
+
+
+def test_seed_chunks_follow_the_old_project():
+    from data.segments import seed_chunks
+
+    size, trim = 100, 40
+    short, starts = seed_chunks(torch.ones(60), size, trim)
+    assert short.shape == (1, 100) and starts == [0] and short[0, 60:].abs().sum() == 0
+    clip = torch.arange(150.0)
+    centre, starts = seed_chunks(clip, size, trim)  # too short to trim: the centre chunk
+    assert starts == [25] and torch.equal(centre[0], clip[25:125])
+    song = torch.arange(420.0)
+    chunks, starts = seed_chunks(song, size, trim)  # 40 dropped at both ends, 3 whole chunks
+    assert starts == [40, 140, 240] and torch.equal(chunks[2], song[240:340])

@@ -1,55 +1,20 @@
 """`bentoml serve` as a real subprocess on 127.0.0.1, called over HTTP."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
-
-import httpx
 import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import REPO, shared_path
+from conftest import bentoml_server, shared_path
 from data.gtzan import GENRES
 from data.synthetic import generate
 
 LIMITS = "max_upload_mb: 5\nmax_files: 12\nmax_duration_seconds: 400\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(packaged, tmp_path_factory):
-    config = tmp_path_factory.mktemp("serving") / "serving.yaml"
-    config.write_text(LIMITS)
-    port = _free_port()
-    log = open(config.parent / "serve.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO, env={**os.environ, **packaged, "GENRE_SERVING_CONFIG": str(config)},
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        assert proc.poll() is None, (config.parent / "serve.log").read_text()[-5000:]
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    else:
-        pytest.fail("bentoml serve did not become ready:\n" + (config.parent / "serve.log").read_text()[-5000:])
-    yield httpx.Client(base_url=url, timeout=300)
-    os.killpg(proc.pid, 15)
-    proc.wait(timeout=60)
+    with bentoml_server(packaged, tmp_path_factory.mktemp("serving"), LIMITS) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

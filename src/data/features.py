@@ -39,6 +39,12 @@ class FeatureConfig:
     segment_seconds: float = 29.12
     # Hop between evaluation / serving windows, as a fraction of the segment.
     eval_hop_fraction: float = 0.5
+    # How a song becomes windows when predicting. "sliding": the song's log-mel cut into
+    # windows every eval_hop_fraction. "seed": the old project's rule (see
+    # data.segments.seed_chunks): audio cut first, each chunk's log-mel computed on its own.
+    windowing: Literal["sliding", "seed"] = "sliding"
+    # "seed" windowing drops this much at both ends of songs long enough to keep a window.
+    trim_seconds: float = 0.0
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "FeatureConfig":

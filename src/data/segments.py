@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from data.features import FeatureConfig, LogMel
+
 
 def pad_frames(logmel: torch.Tensor, frames: int) -> torch.Tensor:
     """Pad (..., n_mels, t) on the right to at least `frames`, with the spectrogram's floor."""
@@ -49,3 +51,29 @@ def aggregate(segment_values: torch.Tensor, clip_index: torch.Tensor, n_clips: i
     sums.index_add_(0, clip_index, segment_values)
     counts = torch.bincount(clip_index, minlength=n_clips).clamp_min(1).unsqueeze(1)
     return sums / counts.to(sums.dtype)
+
+
+def seed_chunks(waveform: torch.Tensor, size: int, trim: int) -> tuple[torch.Tensor, list[int]]:
+    """The old project's cut of a song into (n, size) audio chunks, with their start samples.
+
+    Up to one chunk long: zero-padded to one chunk. Too short to drop `trim` samples at both
+    ends and keep a chunk (GTZAN's 30 s clips): the centre chunk. Longer: `trim` dropped at
+    both ends, then consecutive chunks, the remainder left out.
+    """
+    n = len(waveform)
+    if n <= size:
+        return F.pad(waveform, (0, size - n)).unsqueeze(0), [0]
+    if n < 2 * trim + size:
+        start = (n - size) // 2
+        return waveform[start : start + size].unsqueeze(0), [start]
+    starts = [trim + i * size for i in range((n - 2 * trim) // size)]
+    return torch.stack([waveform[s : s + size] for s in starts]), starts
+
+
+def song_windows(waveform: torch.Tensor, config: FeatureConfig, logmel: LogMel) -> tuple[torch.Tensor, list[float]]:
+    """A whole song -> ((n, 1, n_mels, frames) network inputs, window start times in seconds)."""
+    if config.windowing == "seed":
+        chunks, starts = seed_chunks(waveform, config.segment_samples, round(config.trim_seconds * config.sample_rate))
+        return logmel(chunks).unsqueeze(1), [s / config.sample_rate for s in starts]
+    windows, starts = sliding_windows(logmel(waveform), config.segment_frames, config.eval_hop_frames)
+    return windows, [config.frames_to_seconds(s) for s in starts]

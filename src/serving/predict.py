@@ -16,7 +16,7 @@ import torch
 
 from data.audio import load_audio
 from data.features import LogMel
-from data.segments import sliding_windows
+from data.segments import song_windows
 from training.artifact import ModelArtifact
 
 
@@ -62,13 +62,8 @@ class SongAnalyzer:
     def prepare(self, path: str | Path, max_seconds: float | None = None) -> PreparedSong:
         """Decode and cut into windows; raises `AudioDecodeError` for unusable files."""
         waveform = load_audio(path, self.features.sample_rate, max_seconds=max_seconds)
-        windows, starts = sliding_windows(
-            self.logmel(waveform), self.features.segment_frames, self.features.eval_hop_frames
-        )
-        return PreparedSong(
-            windows.numpy(), [self.features.frames_to_seconds(s) for s in starts],
-            len(waveform) / self.features.sample_rate,
-        )
+        windows, starts = song_windows(waveform, self.features, self.logmel)
+        return PreparedSong(windows.numpy(), starts, len(waveform) / self.features.sample_rate)
 
     def summarize(self, name: str, song: PreparedSong, outputs: np.ndarray) -> SongPrediction:
         """Mean of the window probabilities (and embeddings) is the song's."""

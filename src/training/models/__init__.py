@@ -11,8 +11,9 @@ from torch import nn
 
 from training.models.baseline import ConvPoolNet
 from training.models.crnn import CRNN
+from training.models.seed import SeedCRNN
 
-NETWORKS: dict[str, type[nn.Module]] = {"crnn": CRNN, "baseline": ConvPoolNet}
+NETWORKS: dict[str, type[nn.Module]] = {"crnn": CRNN, "baseline": ConvPoolNet, "seed_crnn": SeedCRNN}
 
 
 def build_network(config: dict[str, Any]) -> nn.Module:

@@ -21,7 +21,7 @@ from rich.table import Table
 from tqdm.auto import tqdm
 
 from data.audio import AudioDecodeError
-from serving.config import load_config
+from serving.config import ServingConfig, load_config
 from serving.plots import genre_bars
 from serving.predict import GenrePredictor, SongPrediction
 from serving.recommend import NoFavouritesError
@@ -51,12 +51,12 @@ def predict_all(predictor: GenrePredictor, paths: list[Path], what: str, max_sec
     return songs, errors
 
 
-def load_predictor(tag: str) -> GenrePredictor:
+def load_predictor(tag: str, config: ServingConfig) -> GenrePredictor:
     try:
         model = bentoml.models.get(tag)
     except bentoml.exceptions.NotFound:
         sys.exit(f"no model {tag!r} in the BentoML store: run `python -m training.package` first")
-    return GenrePredictor(ModelArtifact.load(model.path))
+    return GenrePredictor(ModelArtifact.load(model.path), config.backend, config.precision)
 
 
 def distribution_table(songs: list[SongPrediction], title: str) -> Table:
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         sub.add_argument("--plots", type=Path, help="write a genre bar chart PNG per song into this folder")
         sub.add_argument("--model", default=argparse.SUPPRESS, help="BentoML model tag")
     args = parser.parse_args(argv)
-    predictor = load_predictor(args.model)
+    predictor = load_predictor(args.model, config)
     if args.command == "classify":
         sys.exit(classify(args, predictor, config.max_duration_seconds))
     sys.exit(recommend(args, predictor, config.max_duration_seconds, config.genre_weight))

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from training.models.inference import Backend, Precision
+
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "conf" / "serving.yaml"
 
 
@@ -23,6 +25,8 @@ class ServingConfig:
     genre_weight: float = 0.7
     max_batch_size: int = 64
     max_latency_ms: int = 10000
+    backend: Backend = "fused"
+    precision: Precision = "fp32"
 
 
 def load_config() -> ServingConfig:

@@ -18,6 +18,7 @@ from data.audio import load_audio
 from data.features import LogMel
 from data.segments import song_windows
 from training.artifact import ModelArtifact
+from training.models.inference import Backend, InferenceNetwork, Precision
 
 
 @dataclass
@@ -77,10 +78,14 @@ class SongAnalyzer:
 
 
 class WindowClassifier:
-    """The network: any stack of windows -> probabilities and embeddings, in chunks."""
+    """The network: any stack of windows -> probabilities and embeddings, in chunks.
 
-    def __init__(self, artifact: ModelArtifact, batch_size: int = 32):
-        self.network = artifact.build_network()
+    `backend` and `precision` choose how it runs (training.models.inference): "fused" fp32 is
+    exact and about twice as fast as "eager" on CPUs.
+    """
+
+    def __init__(self, artifact: ModelArtifact, backend: Backend = "fused", precision: Precision = "fp32", batch_size: int = 32):
+        self.network = InferenceNetwork(artifact.build_network(), backend, precision)
         self.output = artifact.output
         self.batch_size = batch_size
 
@@ -102,9 +107,9 @@ class WindowClassifier:
 class GenrePredictor:
     """Both ends and the network in one process: what the CLI uses."""
 
-    def __init__(self, artifact: ModelArtifact):
+    def __init__(self, artifact: ModelArtifact, backend: Backend = "fused", precision: Precision = "fp32"):
         self.analyzer = SongAnalyzer(artifact)
-        self.classifier = WindowClassifier(artifact)
+        self.classifier = WindowClassifier(artifact, backend, precision)
         self.labels = artifact.labels
 
     def predict(self, path: str | Path, name: str | None = None, max_seconds: float | None = None) -> SongPrediction:

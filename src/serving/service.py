@@ -18,7 +18,6 @@ from typing import Any
 
 import bentoml
 import numpy as np
-import torch
 from bentoml.exceptions import BentoMLException, InvalidArgument
 
 from data.audio import AudioDecodeError
@@ -29,7 +28,6 @@ from serving.report import recommendation
 from training.artifact import ModelArtifact
 
 CONFIG = load_config()
-torch.set_num_threads(max(1, torch.get_num_threads()))
 
 
 class PayloadTooLarge(BentoMLException):
@@ -49,7 +47,7 @@ class SegmentClassifier:
     model = bentoml.models.BentoModel(CONFIG.model_tag)
 
     def __init__(self) -> None:
-        self.classifier = WindowClassifier(ModelArtifact.load(self.model.path))
+        self.classifier = WindowClassifier(ModelArtifact.load(self.model.path), CONFIG.backend, CONFIG.precision)
 
     @bentoml.api(batchable=True, batch_dim=(0, 0), max_batch_size=CONFIG.max_batch_size, max_latency_ms=CONFIG.max_latency_ms)
     def forward(self, windows: np.ndarray) -> np.ndarray:

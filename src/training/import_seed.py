@@ -74,7 +74,8 @@ def convert(h5_path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def import_seed(h5_path: str | Path, name: str = "genre-crnn-seed") -> bentoml.Model:
+def import_seed_artifact(h5_path: str | Path) -> ModelArtifact:
+    """The old model as this project's model format (weights, network, seed features, labels)."""
     digest = hashlib.sha256(Path(h5_path).read_bytes()).hexdigest()
     artifact = ModelArtifact(
         network_config=SEED_NETWORK, features=SEED_FEATURES, labels=list(GENRES), state_dict=convert(h5_path),
@@ -83,8 +84,13 @@ def import_seed(h5_path: str | Path, name: str = "genre-crnn-seed") -> bentoml.M
               "reported": "80% on the 1000 GTZAN clips, after fine-tuning on 30 songs per genre"},
     )
     artifact.build_network()  # refuse weights that do not fit
+    return artifact
+
+
+def import_seed(h5_path: str | Path, name: str = "genre-crnn-seed") -> bentoml.Model:
+    artifact = import_seed_artifact(h5_path)
     with bentoml.models.create(name, labels={"source": "seed", "network": "seed_crnn"},
-                               metadata={"sha256": digest, "labels": artifact.labels}) as model:
+                               metadata={"sha256": artifact.info["sha256"], "labels": artifact.labels}) as model:
         artifact.save(model.path)
     return bentoml.models.get(model.tag)
 

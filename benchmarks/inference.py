@@ -1,0 +1,93 @@
+"""CRNN inference speed per backend and batch size, against this machine's matrix-product rate.
+
+    python benchmarks/inference.py [--batches 1,8,32] [--backends eager,fused,compiled]
+
+For the faithful CRNN (96 x 1366 inputs): segments per second, milliseconds per 30 s clip (two
+windows at the default hop), achieved GFLOP/s (FLOPs counted by torch's FlopCounterMode) and its
+ratio to an fp32 matrix product measured in the same run on the same threads, plus the largest
+difference of each backend's probabilities from eager. With ../shared/ present it also runs the
+old project's trained model over the 50 real GTZAN clips in fp32 and bf16: agreement of top
+genres and accuracy of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from common import REPO, best_seconds, emit, matmul_gflops
+from torch.utils.flop_counter import FlopCounterMode
+
+from training.models import build_network
+from training.models.inference import InferenceNetwork
+
+WINDOWS_PER_30S_CLIP = 2  # 29.12 s windows, hop half a window: starts at 0 and 0.88 s
+
+
+def trained_looking_crnn() -> torch.nn.Module:
+    torch.manual_seed(0)
+    network = build_network({"name": "crnn"}).eval()
+    for module in network.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_var.uniform_(0.5, 2.0)
+            module.running_mean.normal_(0, 0.1)
+    return network
+
+
+def seed_model_agreement() -> None:
+    """Top genres of fp32 and bf16 on real GTZAN clips, with the old project's model."""
+    from data.gtzan import index_gtzan
+    from serving.predict import GenrePredictor
+    from training.import_seed import import_seed_artifact
+
+    weights, mini = REPO.parent / "shared" / "seed" / "crnn_gtzan_jsalbert.h5", REPO.parent / "shared" / "gtzan_mini"
+    if not (weights.exists() and mini.exists()):
+        emit("inference", "skipped_seed_agreement", 0, "", reason="../shared/seed or ../shared/gtzan_mini absent")
+        return
+    artifact = import_seed_artifact(weights)
+    clips = index_gtzan(mini).clips
+    results = {}
+    for precision in ("fp32", "bf16"):
+        predictor = GenrePredictor(artifact, "fused", precision)
+        results[precision] = [predictor.predict(c.path).genre for c in clips]
+        accuracy = sum(g == c.genre for g, c in zip(results[precision], clips)) / len(clips)
+        emit("inference", "seed_model_clip_accuracy", accuracy, "fraction", precision=precision,
+             clips=len(clips), data="../shared/gtzan_mini (50 real GTZAN clips, mostly in the seed's training data)")
+    same = sum(a == b for a, b in zip(results["fp32"], results["bf16"]))
+    emit("inference", "bf16_same_top_genre_as_fp32", same / len(clips), "fraction", clips=len(clips))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batches", default="1,8,32")
+    parser.add_argument("--backends", default="eager,fused,compiled")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    network = trained_looking_crnn()
+    with FlopCounterMode(display=False) as counter:
+        network(torch.zeros(1, 1, 96, 1366))
+    flops = counter.get_total_flops()
+    peak = matmul_gflops()
+    emit("inference", "matmul_gflops", peak, "GFLOP/s", size=2048, dtype="fp32")
+    emit("inference", "flops_per_segment", flops / 1e9, "GFLOP", input="1 x 96 x 1366")
+    variants = [(b, "fp32") for b in args.backends.split(",")] + [("fused", "bf16")]
+    for batch in (int(b) for b in args.batches.split(",")):
+        x = torch.randn(batch, 1, 96, 1366) * 10
+        with torch.inference_mode():
+            reference = network(x)[0].softmax(-1)
+        for backend, precision in variants:
+            runner = InferenceNetwork(network, backend, precision)
+            seconds = best_seconds(lambda: runner(x), args.repeats, warmup=2 if backend == "compiled" else 1)
+            probs = runner(x)[0].softmax(-1)
+            params = {"backend": backend, "precision": precision, "batch": batch}
+            gflops = flops * batch / seconds / 1e9
+            emit("inference", "segments_per_second", batch / seconds, "segment/s", **params)
+            emit("inference", "ms_per_30s_clip", 1000 * seconds / batch * WINDOWS_PER_30S_CLIP, "ms", **params)
+            emit("inference", "achieved_gflops", gflops, "GFLOP/s", **params)
+            emit("inference", "fraction_of_matmul_rate", gflops / peak, "ratio", **params)
+            emit("inference", "max_abs_prob_diff_vs_eager", float((probs - reference).abs().max()), "", **params)
+    seed_model_agreement()
+
+
+if __name__ == "__main__":
+    main()

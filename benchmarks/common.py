@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -39,8 +38,18 @@ def best_seconds(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) ->
     return min(times)
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
+def best_seconds_interleaved(fns: dict[str, Callable[[], object]], repeats: int = 3) -> dict[str, float]:
+    """Best time of each function, run in turns (a, b, a, b, ...) so that drift on a shared
+    machine hits all of them alike; one untimed warm-up call each first."""
+    for fn in fns.values():
+        fn()
+    best = {name: float("inf") for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:

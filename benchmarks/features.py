@@ -15,10 +15,11 @@ from pathlib import Path
 
 import librosa
 import numpy as np
+import soundfile as sf
 import torch
-from common import SHARED_AUDIO, best_seconds, emit
+from common import SHARED_AUDIO, best_seconds_interleaved, emit
 
-from data.audio import load_audio
+from data.audio import load_audio, resampler
 from data.features import FeatureConfig, LogMel
 from data.synthetic import generate
 
@@ -41,7 +42,7 @@ def librosa_path(path: Path) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=20, help="generated 30 s clips (22050 Hz wav)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     logmel = LogMel(CONFIG)
 
@@ -56,8 +57,11 @@ def main() -> None:
                 emit("features", "skipped", 0, "", set=label, reason=f"{SHARED_AUDIO} is absent")
                 continue
             params = {"set": label, "files": len(files), "repeats": args.repeats, **CONFIG.to_dict()}
-            ours = best_seconds(lambda: [project_path(f) for f in files], args.repeats)
-            theirs = best_seconds(lambda: [librosa_path(f) for f in files], args.repeats)
+            times = best_seconds_interleaved({
+                "project": lambda: [project_path(f) for f in files],
+                "librosa": lambda: [librosa_path(f) for f in files],
+            }, args.repeats)
+            ours, theirs = times["project"], times["librosa"]
             emit("features", "project_clips_per_second", len(files) / ours, "clip/s", **params)
             emit("features", "librosa_clips_per_second", len(files) / theirs, "clip/s", **params)
             emit("features", "speedup_vs_librosa", theirs / ours, "x", **params)
@@ -70,6 +74,24 @@ def main() -> None:
                 alone = max(alone, float(np.abs(logmel(torch.from_numpy(y)).numpy() - librosa_logmel(y)).max()))
             emit("features", "max_abs_db_difference_whole_path", whole, "dB", **params)
             emit("features", "max_abs_db_difference_logmel_only", alone, "dB", **params)
+        stage_breakdown(generated[0], logmel, args.repeats)
+
+
+def stage_breakdown(path: Path, logmel: LogMel, repeats: int) -> None:
+    """Milliseconds per stage for one 30 s clip: the decode is the same libsndfile call in both
+    paths, so it bounds the ratio; resampling and log-mel are where they differ."""
+    samples, rate = sf.read(path, dtype="float32")
+    wave = torch.from_numpy(samples)
+    resampled = resampler(rate, CONFIG.sample_rate)(wave)
+    times = best_seconds_interleaved({
+        "decode (both)": lambda: sf.read(path, dtype="float32"),
+        "resample project (torchaudio sinc, cached kernel)": lambda: resampler(rate, CONFIG.sample_rate)(wave),
+        "resample librosa (soxr_hq)": lambda: librosa.resample(samples, orig_sr=rate, target_sr=CONFIG.sample_rate),
+        "log-mel project (torchaudio)": lambda: logmel(resampled),
+        "log-mel librosa": lambda: librosa_logmel(resampled.numpy()),
+    }, repeats * 4)
+    for stage, seconds in times.items():
+        emit("features", "stage_ms_per_30s_clip", 1000 * seconds, "ms", stage=stage, file=path.name)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from training.artifact import ModelArtifact
 
 def read_list(path: Path) -> list[Path]:
     """Paths in a list file, resolved against the list file's folder."""
+    if not path.is_file():
+        sys.exit(f"error: no such list file: {path}")
     entries = []
     for line in path.read_text().splitlines():
         line = line.strip()
@@ -56,7 +58,7 @@ def load_predictor(tag: str, config: ServingConfig) -> GenrePredictor:
         model = bentoml.models.get(tag)
     except bentoml.exceptions.NotFound:
         sys.exit(f"no model {tag!r} in the BentoML store: run `python -m training.package` first")
-    return GenrePredictor(ModelArtifact.load(model.path), config.backend, config.precision)
+    return GenrePredictor(ModelArtifact.load(model.path), config.backend, config.precision, config.network_batch)
 
 
 def distribution_table(songs: list[SongPrediction], title: str) -> Table:

@@ -27,6 +27,7 @@ class ServingConfig:
     max_latency_ms: int = 10000
     backend: Backend = "fused"
     precision: Precision = "fp32"
+    network_batch: int = 1
 
 
 def load_config() -> ServingConfig:

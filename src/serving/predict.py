@@ -84,7 +84,7 @@ class WindowClassifier:
     exact and about twice as fast as "eager" on CPUs.
     """
 
-    def __init__(self, artifact: ModelArtifact, backend: Backend = "fused", precision: Precision = "fp32", batch_size: int = 32):
+    def __init__(self, artifact: ModelArtifact, backend: Backend = "fused", precision: Precision = "fp32", batch_size: int = 1):
         self.network = InferenceNetwork(artifact.build_network(), backend, precision)
         self.output = artifact.output
         self.batch_size = batch_size
@@ -107,9 +107,9 @@ class WindowClassifier:
 class GenrePredictor:
     """Both ends and the network in one process: what the CLI uses."""
 
-    def __init__(self, artifact: ModelArtifact, backend: Backend = "fused", precision: Precision = "fp32"):
+    def __init__(self, artifact: ModelArtifact, backend: Backend = "fused", precision: Precision = "fp32", batch_size: int = 1):
         self.analyzer = SongAnalyzer(artifact)
-        self.classifier = WindowClassifier(artifact, backend, precision)
+        self.classifier = WindowClassifier(artifact, backend, precision, batch_size)
         self.labels = artifact.labels
 
     def predict(self, path: str | Path, name: str | None = None, max_seconds: float | None = None) -> SongPrediction:

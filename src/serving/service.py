@@ -18,6 +18,7 @@ from typing import Any
 
 import bentoml
 import numpy as np
+import torch
 from bentoml.exceptions import BentoMLException, InvalidArgument
 
 from data.audio import AudioDecodeError
@@ -47,7 +48,9 @@ class SegmentClassifier:
     model = bentoml.models.BentoModel(CONFIG.model_tag)
 
     def __init__(self) -> None:
-        self.classifier = WindowClassifier(ModelArtifact.load(self.model.path), CONFIG.backend, CONFIG.precision)
+        self.classifier = WindowClassifier(
+            ModelArtifact.load(self.model.path), CONFIG.backend, CONFIG.precision, CONFIG.network_batch
+        )
 
     @bentoml.api(batchable=True, batch_dim=(0, 0), max_batch_size=CONFIG.max_batch_size, max_latency_ms=CONFIG.max_latency_ms)
     def forward(self, windows: np.ndarray) -> np.ndarray:
@@ -61,6 +64,9 @@ class GenreService:
     segments = bentoml.depends(SegmentClassifier)
 
     def __init__(self) -> None:
+        # Decoding and features are light; one thread here leaves the cores to the network in
+        # SegmentClassifier's process instead of oversubscribing them.
+        torch.set_num_threads(1)
         self.analyzer = SongAnalyzer(ModelArtifact.load(self.model.path))
 
     @bentoml.api
@@ -77,19 +83,16 @@ class GenreService:
             )
         if top_k < 1:
             raise InvalidArgument("top_k must be at least 1")
-        results = await asyncio.gather(*(self._predict(p) for p in [*favorites, *candidates]), return_exceptions=True)
-        songs: list[SongPrediction] = []
+        paths = [*favorites, *candidates]
+        results = await asyncio.gather(*(self._predict(p) for p in paths), return_exceptions=True)
         errors = []
-        for path, result in zip([*favorites, *candidates], results):
+        for path, result in zip(paths, results):
             if isinstance(result, BentoMLException):
                 errors.append({"file": uploaded_name(path), "error": str(result), "status": result.error_code.value})
             elif isinstance(result, BaseException):
                 raise result
-            else:
-                songs.append(result)
-        readable = {id(s) for s in songs}
-        favourite_songs = [r for r in results[: len(favorites)] if id(r) in readable]
-        candidate_songs = [r for r in results[len(favorites) :] if id(r) in readable]
+        favourite_songs = [r for r in results[: len(favorites)] if isinstance(r, SongPrediction)]
+        candidate_songs = [r for r in results[len(favorites) :] if isinstance(r, SongPrediction)]
         try:
             return recommendation(favourite_songs, candidate_songs, errors, top_k, CONFIG.genre_weight)
         except NoFavouritesError as exc:

@@ -1,0 +1,122 @@
+"""`bentoml serve` under load: throughput and latency at 1, 4 and 16 concurrent clients, against
+the offline batch throughput of the same model measured in the same run.
+
+    python benchmarks/service.py [--requests-per-client 4] [--clients 1,4,16]
+
+The server runs on 127.0.0.1 with a faithful CRNN packaged into a temporary BentoML store; each
+request is POST /classify of a generated 30 s GTZAN-shaped clip. Offline throughput is the same
+work without HTTP in one process: decode, features, the network, summaries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import bentoml
+import httpx
+import numpy as np
+from common import REPO, best_seconds, emit
+from songs import faithful_artifact
+
+from data.synthetic import generate
+from serving.config import load_config
+from serving.predict import SongAnalyzer, WindowClassifier
+
+
+def offline_clips_per_second(artifact, clips: list[Path], backend: str, precision: str, network_batch: int) -> float:
+    """One process, no HTTP: every clip prepared, all windows through the network as the
+    service runs it, every clip summarised. Best of two passes (the first warms oneDNN up)."""
+    analyzer, classifier = SongAnalyzer(artifact), WindowClassifier(artifact, backend, precision, network_batch)
+
+    def one_pass() -> None:
+        songs = [analyzer.prepare(c) for c in clips]
+        outputs = classifier.forward(np.concatenate([s.windows for s in songs]))
+        offsets = np.cumsum([0] + [len(s.windows) for s in songs])
+        for i, (song, clip) in enumerate(zip(songs, clips)):
+            analyzer.summarize(clip.name, song, outputs[offsets[i] : offsets[i + 1]])
+
+    return len(clips) / best_seconds(one_pass, repeats=2, warmup=0)
+
+
+def start_server(env: dict, folder: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(folder / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(1)
+    raise RuntimeError("bentoml serve did not start:\n" + (folder / "serve.log").read_text()[-3000:])
+
+
+def drive(url: str, clips: list[Path], clients: int, per_client: int) -> tuple[float, list[float], int]:
+    """(throughput in requests/s, latencies in s, errors) for `clients` concurrent clients."""
+    payloads = [(c.name, c.read_bytes()) for c in clips]
+
+    def client(index: int) -> list[tuple[float, bool]]:
+        results = []
+        with httpx.Client(base_url=url, timeout=600) as http:
+            for i in range(per_client):
+                name, data = payloads[(index * per_client + i) % len(payloads)]
+                start = time.perf_counter()
+                ok = http.post("/classify", files={"audio": (name, data)}).status_code == 200
+                results.append((time.perf_counter() - start, ok))
+        return results
+
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        results = [r for rs in pool.map(client, range(clients)) for r in rs]
+    elapsed = time.perf_counter() - start
+    return len(results) / elapsed, [r[0] for r in results], sum(not r[1] for r in results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", default="1,4,16")
+    parser.add_argument("--requests-per-client", type=int, default=4)
+    args = parser.parse_args()
+    config = load_config()
+    artifact = faithful_artifact()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        clips = generate(tmp / "clips", clips_per_genre=2, seed=11)
+        os.environ["BENTOML_HOME"] = str(tmp / "bentoml")
+        with bentoml.models.create("genre-crnn") as model:
+            artifact.save(model.path)
+        offline = offline_clips_per_second(artifact, clips, config.backend, config.precision, config.network_batch)
+        common = {"backend": config.backend, "precision": config.precision, "clip_seconds": 30,
+                  "max_batch_size": config.max_batch_size, "network_batch": config.network_batch}
+        emit("service", "offline_clips_per_second", offline, "clip/s", clips=len(clips), **common)
+        proc, url = start_server({"BENTOML_HOME": str(tmp / "bentoml")}, tmp)
+        try:
+            drive(url, clips[:2], 1, 1)  # warm-up
+            for clients in (int(c) for c in args.clients.split(",")):
+                throughput, latencies, errors = drive(url, clips, clients, args.requests_per_client)
+                params = {"clients": clients, "requests": len(latencies), **common}
+                emit("service", "requests_per_second", throughput, "request/s", **params)
+                for q in (50, 95, 99):
+                    emit("service", f"latency_p{q}", float(np.percentile(latencies, q)), "s", **params)
+                emit("service", "errors", errors, "request", **params)
+                emit("service", "throughput_vs_offline", throughput / offline, "ratio", **params)
+        finally:
+            os.killpg(proc.pid, 15)
+            proc.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()

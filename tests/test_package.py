@@ -58,3 +58,11 @@ def test_an_unreadable_checkpoint_is_refused(smoke_workdir, tmp_path):
     done = run_module("training.package", cwd=tmp_path, env=env, check=False)
     assert done.returncode != 0 and "does not load" in done.stderr
     assert _models(tmp_path / "home") == []
+
+
+def test_bentoml_build_makes_a_bento_with_the_model(packaged, tmp_path):
+    done = run_module("bentoml", "build", cwd=Path(__file__).resolve().parents[1], env=packaged, timeout=300)
+    assert "Successfully built Bento" in done.stdout + done.stderr
+    bentos = list((Path(packaged["BENTOML_HOME"]) / "bentos" / "genre-recognition").glob("*/bento.yaml"))
+    assert bentos and "genre-crnn:" in bentos[0].read_text()
+    assert (bentos[0].parent / "src" / "conf" / "serving.yaml").is_file()

@@ -36,14 +36,8 @@ def synthetic_root(tmp_path_factory) -> Path:
 
 
 def run_training(workdir: Path, *overrides: str, env: dict | None = None, timeout: int = 600):
-    """`python -m training` as a real subprocess in `workdir`; fails the test with its output."""
-    environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    done = subprocess.run(
-        [sys.executable, "-m", "training", *overrides], cwd=workdir, capture_output=True, text=True,
-        timeout=timeout, env={**environment, **(env or {})},
-    )
-    assert done.returncode == 0, f"training failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
-    return done
+    """`python -m training` in `workdir`; MLflow's default store (workdir/mlflow.db) unless `env` names one."""
+    return run_module("training", *overrides, cwd=workdir, env=env or {}, timeout=timeout, unset=("MLFLOW_TRACKING_URI",))
 
 
 @pytest.fixture(scope="session")
@@ -54,11 +48,14 @@ def smoke_workdir(tmp_path_factory) -> Path:
     return workdir
 
 
-def run_module(module: str, *args: str, cwd: Path, env: dict, timeout: int = 300, check: bool = True):
-    """`python -m MODULE ARGS` as a real subprocess with extra environment."""
+def run_module(module: str, *args: str, cwd: Path, env: dict, timeout: int = 300, check: bool = True,
+               unset: tuple[str, ...] = ()):
+    """`python -m MODULE ARGS` as a real subprocess, with extra environment and `unset` variables
+    removed; fails the test with its output unless `check` is off."""
+    environment = {k: v for k, v in os.environ.items() if k not in unset}
     done = subprocess.run(
         [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
-        timeout=timeout, env={**os.environ, **env},
+        timeout=timeout, env={**environment, **env},
     )
     if check:
         assert done.returncode == 0, f"python -m {module} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"

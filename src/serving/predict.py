@@ -21,6 +21,11 @@ from training.artifact import ModelArtifact
 from training.models.inference import Backend, InferenceNetwork, Precision
 
 
+def genre_shares(labels: list[str], values: np.ndarray) -> dict[str, float]:
+    """{genre: share} rounded for JSON: one distribution as clients see it."""
+    return {label: round(float(v), 6) for label, v in zip(labels, values)}
+
+
 @dataclass
 class PreparedSong:
     windows: np.ndarray  # (n, 1, n_mels, frames) float32
@@ -42,7 +47,7 @@ class SongPrediction:
         return self.labels[int(np.argmax(self.probabilities))]
 
     def distribution(self) -> dict[str, float]:
-        return {label: round(float(p), 6) for label, p in zip(self.labels, self.probabilities)}
+        return genre_shares(self.labels, self.probabilities)
 
     def to_json(self, with_segments: bool = True) -> dict[str, Any]:
         result = {"file": self.name, "genre": self.genre, "probabilities": self.distribution(),
@@ -71,7 +76,7 @@ class SongAnalyzer:
         probs, embeddings = outputs[:, : len(self.labels)], outputs[:, len(self.labels) :]
         segments = [
             {"start": round(start, 3), "end": round(min(start + self.features.segment_seconds, song.duration), 3),
-             "probabilities": {label: round(float(p), 6) for label, p in zip(self.labels, row)}}
+             "probabilities": genre_shares(self.labels, row)}
             for start, row in zip(song.starts, probs)
         ]
         return SongPrediction(name, self.labels, probs.mean(axis=0), embeddings.mean(axis=0), segments, song.duration)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.predict import SongPrediction
+from serving.predict import SongPrediction, genre_shares
 from serving.recommend import Ranked, favourite_genre, rank_candidates, taste_profile
 
 
@@ -33,7 +33,7 @@ def recommendation(
     )
     return {
         "favorite_genre": top,
-        "taste_profile": {label: round(float(p), 6) for label, p in zip(labels, profile)},
+        "taste_profile": genre_shares(labels, profile),
         "favorites": [s.to_json(with_segments=False) for s in favourites],
         "recommendations": [_entry(r, candidates[r.index], favourites, top) for r in ranked],
         "errors": errors,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -19,16 +20,8 @@ from mlflow.tracking import MlflowClient
 
 from data.datamodule import GTZANDataModule
 from training.module import GenreClassifier
+from training.tracking import download_best_checkpoint
 from training.train import print_results
-
-
-def best_checkpoint_of_run(client: MlflowClient, run_id: str, into: Path) -> Path:
-    """Download the best checkpoint a training run logged to MLflow."""
-    run = client.get_run(run_id)
-    artifact = run.data.tags.get("best_checkpoint")
-    if not artifact:
-        raise SystemExit(f"run {run_id} logged no best checkpoint (did it finish its test?)")
-    return Path(client.download_artifacts(run_id, artifact, str(into)))
 
 
 def evaluate(checkpoint: Path, split: str = "test", data_root: str | None = None, workers: int | None = None) -> dict[str, float]:
@@ -54,7 +47,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = args.checkpoint or best_checkpoint_of_run(MlflowClient(args.tracking_uri), args.run_id, Path(tmp))
+        try:
+            checkpoint = args.checkpoint or download_best_checkpoint(MlflowClient(args.tracking_uri), args.run_id, Path(tmp))
+        except FileNotFoundError as exc:
+            sys.exit(str(exc))
         evaluate(checkpoint, args.split, args.data_root, args.workers)
 
 

@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 import bentoml
 from mlflow.entities import Run
@@ -22,6 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from training.artifact import ModelArtifact
+from training.tracking import BEST_CHECKPOINT_TAG, download_best_checkpoint
 
 DEFAULT_METRIC = "best_val_clip_acc"
 
@@ -47,7 +49,7 @@ def choose_run(client: MlflowClient, experiment: str, metric: str, run_id: str |
             [found.experiment_id], filter_string="attributes.status = 'FINISHED'",
             order_by=[f"metrics.`{metric}` DESC"],
         )
-        if metric in run.data.metrics and "best_checkpoint" in run.data.tags
+        if metric in run.data.metrics and BEST_CHECKPOINT_TAG in run.data.tags
     ]
     if not runs:
         raise PackagingError(f"no finished run in {experiment!r} has the metric {metric!r} and a best checkpoint")
@@ -78,11 +80,11 @@ def package(
                 f"{served.tag} ({served_score:.4f}); pass --force to package it anyway"
             )
     with tempfile.TemporaryDirectory() as tmp:
-        artifact_path = run.data.tags.get("best_checkpoint")
-        if not artifact_path:
-            raise PackagingError(f"run {run.info.run_id} logged no best checkpoint")
         try:
-            checkpoint = client.download_artifacts(run.info.run_id, artifact_path, tmp)
+            checkpoint = download_best_checkpoint(client, run.info.run_id, Path(tmp))
+        except FileNotFoundError as exc:
+            raise PackagingError(str(exc)) from None
+        try:
             artifact = ModelArtifact.from_checkpoint(checkpoint, info={
                 "metrics": metrics, "mlflow_run_id": run.info.run_id,
                 "tracking_uri": client.tracking_uri, "git_commit": run.data.tags.get("git_commit"),

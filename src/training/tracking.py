@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from training.reports import class_report, confusion_figure
 
 CHECKPOINT_DIR_TAG = "checkpoint_dir"
+BEST_CHECKPOINT_TAG = "best_checkpoint"  # the artifact path of the best checkpoint
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -80,7 +81,15 @@ def log_test_report(
     client.log_text(run_id, "\n".join(lines) + "\n", "test/class_report.txt")
     client.log_dict(run_id, confusion.tolist(), "test/confusion_matrix.json")
     client.log_artifact(run_id, str(best_checkpoint), "checkpoints")
-    client.set_tag(run_id, "best_checkpoint", f"checkpoints/{best_checkpoint.name}")
+    client.set_tag(run_id, BEST_CHECKPOINT_TAG, f"checkpoints/{best_checkpoint.name}")
+
+
+def download_best_checkpoint(client: MlflowClient, run_id: str, into: Path) -> Path:
+    """The best checkpoint a training run logged (`log_test_report`), downloaded into `into`."""
+    artifact = client.get_run(run_id).data.tags.get(BEST_CHECKPOINT_TAG)
+    if not artifact:
+        raise FileNotFoundError(f"run {run_id} logged no best checkpoint (did it finish its test?)")
+    return Path(client.download_artifacts(run_id, artifact, str(into)))
 
 
 def set_tracking(uri: str) -> MlflowClient:

@@ -82,7 +82,7 @@ def main() -> None:
             start = time.perf_counter()
             fav, _ = predict_all(predictor, favourites, "favourites", None)
             cand, _ = predict_all(predictor, candidates, "candidates", None)
-            recommendation(fav, cand, [], 10, 0.7)
+            recommendation(predictor.labels, fav, cand, [], 10, 0.7)
             whole = time.perf_counter() - start
             emit("songs", "seconds_per_recommend", whole, "s", favorites=args.favorites, candidates=args.candidates, **params)
             baseline_song, baseline_recommend = baseline_song or song, baseline_recommend or whole

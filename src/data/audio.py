@@ -16,8 +16,6 @@ import soundfile as sf
 import torch
 from torchaudio import transforms as T
 
-SUPPORTED_SUFFIXES = (".wav", ".au", ".flac", ".ogg", ".mp3")
-
 
 class AudioDecodeError(ValueError):
     """A file that cannot be used as a song; `str()` names the file and why."""

@@ -88,7 +88,7 @@ def recommend(args: argparse.Namespace, predictor: GenrePredictor, max_seconds: 
     candidates, cand_errors = predict_all(predictor, read_list(args.candidates), "candidates", max_seconds)
     write_plots(favourites + candidates, args.plots)
     try:
-        result = recommendation(favourites, candidates, fav_errors + cand_errors, args.top_k, genre_weight)
+        result = recommendation(predictor.labels, favourites, candidates, fav_errors + cand_errors, args.top_k, genre_weight)
     except NoFavouritesError as exc:
         sys.exit(f"error: {exc}")
     if args.json:

@@ -11,6 +11,7 @@ from serving.recommend import Ranked, favourite_genre, rank_candidates, taste_pr
 
 
 def recommendation(
+    labels: list[str],
     favourites: list[SongPrediction],
     candidates: list[SongPrediction],
     errors: list[dict[str, str]],
@@ -21,15 +22,13 @@ def recommendation(
 
     Raises `NoFavouritesError` when no favourite could be read.
     """
-    labels = favourites[0].labels if favourites else []
-    fav_probs = np.stack([s.probabilities for s in favourites]) if favourites else np.zeros((0, 0))
-    profile = taste_profile(fav_probs)
+    fav_probs = _rows(favourites, "probabilities", len(labels))
+    profile = taste_profile(fav_probs)  # NoFavouritesError before anything else
     top = labels[favourite_genre(fav_probs)]
+    fav_embeddings = _rows(favourites, "embedding", favourites[0].embedding.size)
     ranked = rank_candidates(
-        fav_probs, np.stack([s.embedding for s in favourites]),
-        np.stack([s.probabilities for s in candidates]) if candidates else np.zeros((0, len(labels))),
-        np.stack([s.embedding for s in candidates]) if candidates else np.zeros((0, favourites[0].embedding.size)),
-        top_k, genre_weight,
+        fav_probs, fav_embeddings, _rows(candidates, "probabilities", len(labels)),
+        _rows(candidates, "embedding", fav_embeddings.shape[1]), top_k, genre_weight,
     )
     return {
         "favorite_genre": top,
@@ -38,6 +37,11 @@ def recommendation(
         "recommendations": [_entry(r, candidates[r.index], favourites, top) for r in ranked],
         "errors": errors,
     }
+
+
+def _rows(songs: list[SongPrediction], attribute: str, width: int) -> np.ndarray:
+    """One row per song of `attribute`; (0, width) when there are no songs."""
+    return np.stack([getattr(s, attribute) for s in songs]) if songs else np.zeros((0, width))
 
 
 def _entry(ranked: Ranked, song: SongPrediction, favourites: list[SongPrediction], top: str) -> dict[str, Any]:

@@ -94,7 +94,7 @@ class GenreService:
         favourite_songs = [r for r in results[: len(favorites)] if isinstance(r, SongPrediction)]
         candidate_songs = [r for r in results[len(favorites) :] if isinstance(r, SongPrediction)]
         try:
-            return recommendation(favourite_songs, candidate_songs, errors, top_k, CONFIG.genre_weight)
+            return recommendation(self.analyzer.labels, favourite_songs, candidate_songs, errors, top_k, CONFIG.genre_weight)
         except NoFavouritesError as exc:
             details = "; ".join(e["error"] for e in errors)
             raise InvalidArgument(f"{exc}" + (f" ({details})" if details else "")) from None

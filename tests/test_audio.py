@@ -29,6 +29,17 @@ def test_resampling_keeps_pitch(tmp_path):
     assert abs(peak_hz - 440) <= 1
 
 
+@pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("AU", "PCM_16"), ("WAV", "PCM_U8"), ("AU", "PCM_S8"),
+                                          ("FLAC", "PCM_16"), ("WAV", "PCM_24"), ("WAV", "FLOAT"), ("WAV", "ULAW")])
+def test_decoded_samples_equal_libsndfiles_float_conversion(tmp_path, fmt, subtype):
+    """16-bit and 8-bit PCM take a faster int16 read; the values must not change."""
+    stereo = np.clip(np.random.default_rng(0).normal(0, 0.3, (8000, 2)), -1, 1)
+    path = tmp_path / f"noise.{fmt.lower()}"
+    sf.write(path, stereo, 8000, format=fmt, subtype=subtype)
+    reference = sf.read(path, dtype="float32")[0].mean(axis=1)
+    np.testing.assert_allclose(load_audio(path, 8000).numpy(), reference, rtol=0, atol=1e-7)
+
+
 def _file(path, content: bytes):
     path.write_bytes(content)
     return path

@@ -8,7 +8,7 @@ import torch
 
 from data.cache import FeatureCache
 from data.features import FeatureConfig
-from data.gtzan import index_gtzan
+from data.gtzan import Clip, index_gtzan
 
 SMALL = FeatureConfig(n_mels=32, segment_seconds=3.0)
 
@@ -57,3 +57,17 @@ def test_an_interrupted_build_resumes(tmp_path, synthetic_root):
     after = _mtimes(cache)
     assert len(after) == 30
     assert all(after[name] == stamp for name, stamp in before.items())
+
+
+def test_threaded_build_equals_serial_and_skips_a_broken_clip_naming_it(tmp_path, synthetic_root, caplog):
+    clips = list(index_gtzan(synthetic_root).clips)[:6]
+    broken = tmp_path / "data" / "blues.00099.wav"
+    broken.parent.mkdir()
+    broken.write_bytes(b"RIFF not really a wave file")
+    clips.insert(3, Clip("blues.00099", broken, 0))
+    serial, threaded = FeatureCache(tmp_path / "serial", SMALL), FeatureCache(tmp_path / "threaded", SMALL)
+    kept = threaded.build(clips, workers=2)
+    assert kept == serial.build(clips, workers=0) == clips[:3] + clips[4:]
+    assert "blues.00099.wav" in caplog.text and "not a readable audio file" in caplog.text
+    for clip in kept:
+        assert torch.equal(threaded.load(clip), serial.load(clip))

@@ -17,6 +17,9 @@ import torch
 from torchaudio import transforms as T
 
 
+_INT16_EXACT_SUBTYPES = frozenset({"PCM_16", "PCM_S8", "PCM_U8"})
+
+
 class AudioDecodeError(ValueError):
     """A file that cannot be used as a song; `str()` names the file and why."""
 
@@ -46,28 +49,43 @@ def load_audio(
             raise AudioDecodeError(
                 path, f"too long: {declared_seconds:.1f} s, the limit is {max_seconds:.0f} s"
             )
+        # Integer PCM of 16 bits or fewer is read as int16 and scaled here: the same values as
+        # libsndfile's float conversion (x / 32768), at a quarter of its cost.
+        as_int16 = f.subtype in _INT16_EXACT_SUBTYPES
         try:
-            samples = f.read(dtype="float32", always_2d=True)
+            samples = f.read(dtype="int16" if as_int16 else "float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise AudioDecodeError(path, f"audio data is corrupt ({_libsndfile_reason(exc)})") from None
+        if as_int16:
+            samples = samples.astype(np.float32) * np.float32(1 / 32768)
         file_rate = f.samplerate
     seconds = len(samples) / file_rate
     if seconds < min_seconds:
         raise AudioDecodeError(
             path, f"too short: {seconds:.2f} s, at least {min_seconds:.2f} s is needed"
         )
-    # A matrix-vector product: numpy's mean over a short last axis is 30x slower here.
-    channels = samples.shape[1]
-    mono = samples[:, 0] if channels == 1 else samples @ np.full(channels, 1 / channels, dtype=np.float32)
+    mono = _downmix(samples)
     peak = np.abs(mono).max()
     if not np.isfinite(peak):
         raise AudioDecodeError(path, "audio contains NaN or infinite samples")
     if peak < 1e-6:
         raise AudioDecodeError(path, "audio is silent")
-    mono = torch.from_numpy(np.ascontiguousarray(mono))
+    mono = torch.from_numpy(mono)
     if file_rate != sample_rate:
         mono = resampler(file_rate, sample_rate)(mono)
     return mono.contiguous()
+
+
+def _downmix(samples: np.ndarray) -> np.ndarray:
+    """(frames, channels) -> (frames,), the channels' mean, summed column by column: numpy's mean
+    over a short last axis is 30x slower, and a BLAS product wakes OpenBLAS threads that then
+    spin against torch's threads on the same cores."""
+    mono = samples[:, 0].copy()
+    for channel in range(1, samples.shape[1]):
+        mono += samples[:, channel]
+    if samples.shape[1] > 1:
+        mono *= np.float32(1 / samples.shape[1])
+    return mono
 
 
 @functools.lru_cache(maxsize=16)

@@ -14,12 +14,12 @@ import os
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from data.audio import AudioDecodeError, load_audio
 from data.features import FeatureConfig, LogMel
 from data.gtzan import Clip
+from data.threads import ordered_map
 
 log = logging.getLogger(__name__)
 
@@ -36,45 +36,32 @@ class FeatureCache:
         return self.dir / f"{clip.clip_id}-{key}.pt"
 
     def build(self, clips: list[Clip], workers: int = 0) -> list[Clip]:
-        """Compute what is missing; return the clips that have features (undecodable ones dropped)."""
+        """Compute what is missing on `workers` threads; return the clips that have features
+        (undecodable ones dropped, each with a warning naming the file and why)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         todo = [clip for clip in clips if not self.path_for(clip).exists()]
         failed: set[str] = set()
-        if todo:
-            loader = DataLoader(
-                _ComputeLogMel(todo, self.features), batch_size=None, num_workers=workers
-            )
-            bar = tqdm(loader, total=len(todo), desc=f"log-mel cache {self.dir.name}", unit="clip")
-            for clip, logmel, error in bar:
-                if error:
-                    log.warning("skipping %s: %s", clip.path, error)
-                    failed.add(clip.clip_id)
-                    continue
-                target = self.path_for(clip)
-                partial = target.with_suffix(f".part{os.getpid()}")
-                torch.save(logmel, partial)
-                os.replace(partial, target)
+        logmel = LogMel(self.features)
+
+        def compute(clip: Clip) -> torch.Tensor | AudioDecodeError:
+            try:
+                return logmel(load_audio(clip.path, self.features.sample_rate))
+            except AudioDecodeError as exc:
+                return exc
+
+        results = ordered_map(compute, todo, workers)
+        bar = tqdm(zip(todo, results), total=len(todo), desc=f"log-mel cache {self.dir.name}", unit="clip")
+        for clip, result in bar:
+            if isinstance(result, AudioDecodeError):
+                log.warning("skipping %s: %s", clip.path, result.reason)
+                failed.add(clip.clip_id)
+                continue
+            target = self.path_for(clip)
+            partial = target.with_suffix(f".part{os.getpid()}")
+            torch.save(result, partial)
+            os.replace(partial, target)
         return [clip for clip in clips if clip.clip_id not in failed]
 
     def load(self, clip: Clip) -> torch.Tensor:
         return torch.load(self.path_for(clip), weights_only=True)
 
-
-class _ComputeLogMel(Dataset):
-    """Decode + log-mel per clip, so a DataLoader can spread the work over processes."""
-
-    def __init__(self, clips: list[Clip], features: FeatureConfig):
-        self.clips = clips
-        self.features = features
-        self.logmel = LogMel(features)
-
-    def __len__(self) -> int:
-        return len(self.clips)
-
-    def __getitem__(self, i: int):
-        clip = self.clips[i]
-        try:
-            waveform = load_audio(clip.path, self.features.sample_rate)
-        except AudioDecodeError as exc:
-            return clip, None, exc.reason
-        return clip, self.logmel(waveform), None

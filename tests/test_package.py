@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
@@ -27,6 +28,11 @@ def test_the_best_run_is_packaged_with_everything_it_needs(packaged, smoke_workd
     network = artifact.build_network()
     logits, embedding = network(torch.zeros(2, 1, 64, artifact.features.segment_frames))
     assert logits.shape == (2, 10)
+    # bf16 against fp32 on the run's own test split (random split of the generated data: 3 per genre)
+    check = artifact.info["bf16_check"]
+    assert check["split"] == "random test" and check["clips"] == 30
+    assert 0 <= check["same_top_genre"] <= 30 and 0 <= check["max_probability_difference"] < 0.1
+    assert check["fp32_accuracy"] == pytest.approx(run.data.metrics["test_clip_acc"], abs=0.07)
     registered = client.search_model_versions("name='genre-crnn'")
     assert registered and registered[0].run_id == run.info.run_id
     assert registered[0].tags["bentoml_tag"].startswith("genre-crnn:")

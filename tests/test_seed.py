@@ -6,6 +6,7 @@ PyTorch port it checks.
 """
 
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -14,6 +15,8 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from conftest import bentoml_server, run_module, shared_path
+from serving.precision import native_bf16
+from training.artifact import ModelArtifact
 from training.import_seed import SEED_NETWORK, convert
 from training.models import build_network
 
@@ -105,9 +108,24 @@ def seed_weights():
 @pytest.fixture(scope="module")
 def seed_store(seed_weights, tmp_path_factory):
     home = tmp_path_factory.mktemp("seed_bentoml")
-    done = run_module("training.import_seed", str(seed_weights), cwd=home, env={"BENTOML_HOME": str(home)})
+    done = run_module("training.import_seed", str(seed_weights), "--check-data", str(shared_path("gtzan_mini")),
+                      cwd=home, env={"BENTOML_HOME": str(home)})
     assert "imported" in done.stdout and "genre-crnn-seed:" in done.stdout
     return {"BENTOML_HOME": str(home)}
+
+
+def test_import_compares_bf16_with_fp32_on_real_gtzan_clips(seed_store, tmp_path):
+    model = seed_store["BENTOML_HOME"]
+    artifact = ModelArtifact.load(next(Path(model, "models", "genre-crnn-seed").glob("*/model.json")).parent)
+    check = artifact.info["bf16_check"]
+    assert check["clips"] == 50 and check["split"] == "gtzan_mini"
+    assert 0 <= check["same_top_genre"] <= 50 and 0 < check["max_probability_difference"] < 0.05
+    assert 0.5 < check["fp32_accuracy"] <= 1 and 0.5 < check["bf16_accuracy"] <= 1
+    # what `precision: auto` makes of it, as the CLI reports it
+    done = run_module("serving", "classify", "--model", "genre-crnn-seed", str(shared_path("audio", "sad.ogg")),
+                      cwd=tmp_path, env=seed_store)
+    expected = "auto: bf16, same top genre as fp32 on all 50" if native_bf16() and check["same_top_genre"] == 50 else "auto: fp32"
+    assert expected in done.stderr
 
 
 def test_converted_network_matches_keras_semantics_layer_by_layer(seed_weights):

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from data.audio import AudioDecodeError
 from serving.config import ServingConfig, load_config
 from serving.plots import genre_bars
+from serving.precision import resolve_precision
 from serving.predict import GenrePredictor, SongPrediction
 from serving.recommend import NoFavouritesError
 from serving.report import recommendation
@@ -58,7 +59,10 @@ def load_predictor(tag: str, config: ServingConfig) -> GenrePredictor:
         model = bentoml.models.get(tag)
     except bentoml.exceptions.NotFound:
         sys.exit(f"no model {tag!r} in the BentoML store: run `python -m training.package` first")
-    return GenrePredictor(ModelArtifact.load(model.path), config.backend, config.precision, config.network_batch)
+    artifact = ModelArtifact.load(model.path)
+    precision, why = resolve_precision(config.precision, artifact)
+    print(f"{model.tag}: {config.backend} {why}", file=sys.stderr)
+    return GenrePredictor(artifact, config.backend, precision, config.network_batch)
 
 
 def distribution_table(songs: list[SongPrediction], title: str) -> Table:

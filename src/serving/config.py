@@ -10,7 +10,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from training.models.inference import Backend, Precision
+from serving.precision import PrecisionSetting
+from training.models.inference import Backend
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "conf" / "serving.yaml"
 
@@ -26,7 +27,7 @@ class ServingConfig:
     max_batch_size: int = 64
     max_latency_ms: int = 10000
     backend: Backend = "fused"
-    precision: Precision = "fp32"
+    precision: PrecisionSetting = "auto"
     network_batch: int = 1
 
 

@@ -11,6 +11,7 @@ Two services in one deployment:
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 from http import HTTPStatus
 from pathlib import Path
@@ -23,10 +24,14 @@ from bentoml.exceptions import BentoMLException, InvalidArgument
 
 from data.audio import AudioDecodeError
 from serving.config import load_config
+from serving.precision import resolve_precision
 from serving.predict import SongAnalyzer, SongPrediction, WindowClassifier
 from serving.recommend import NoFavouritesError
 from serving.report import recommendation
 from training.artifact import ModelArtifact
+
+# A child of BentoML's logger, so its lines reach `bentoml serve`'s output.
+log = logging.getLogger("bentoml.genre_service")
 
 CONFIG = load_config()
 
@@ -48,9 +53,10 @@ class SegmentClassifier:
     model = bentoml.models.BentoModel(CONFIG.model_tag)
 
     def __init__(self) -> None:
-        self.classifier = WindowClassifier(
-            ModelArtifact.load(self.model.path), CONFIG.backend, CONFIG.precision, CONFIG.network_batch
-        )
+        artifact = ModelArtifact.load(self.model.path)
+        precision, why = resolve_precision(CONFIG.precision, artifact)
+        log.info("%s: %s %s", self.model.tag, CONFIG.backend, why)
+        self.classifier = WindowClassifier(artifact, CONFIG.backend, precision, CONFIG.network_batch)
 
     @bentoml.api(batchable=True, batch_dim=(0, 0), max_batch_size=CONFIG.max_batch_size, max_latency_ms=CONFIG.max_latency_ms)
     def forward(self, windows: np.ndarray) -> np.ndarray:

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from data.features import FeatureConfig
-from data.gtzan import GENRES
+from data.gtzan import GENRES, index_gtzan
+from serving.precision import CHECK_KEY, check_bf16, describe_check
 from training.artifact import ModelArtifact
 
 SEED_SHA256 = "e6d7d9aa90eef37e84f604e122a7550a881d2e927a7aa9f6308ceb6b8c2063f2"
@@ -87,8 +88,10 @@ def import_seed_artifact(h5_path: str | Path) -> ModelArtifact:
     return artifact
 
 
-def import_seed(h5_path: str | Path, name: str = "genre-crnn-seed") -> bentoml.Model:
+def import_seed(h5_path: str | Path, name: str = "genre-crnn-seed", check_data: Path | None = None) -> bentoml.Model:
     artifact = import_seed_artifact(h5_path)
+    if check_data is not None:
+        artifact.info[CHECK_KEY] = check_bf16(artifact, list(index_gtzan(check_data).clips), check_data.name)
     with bentoml.models.create(name, labels={"source": "seed", "network": "seed_crnn"},
                                metadata={"sha256": artifact.info["sha256"], "labels": artifact.labels}) as model:
         artifact.save(model.path)
@@ -99,16 +102,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training.import_seed", description=__doc__.split("\n\n")[0])
     parser.add_argument("weights", type=Path, help="crnn_gtzan_jsalbert.h5 (scripts/download_seed_model.sh)")
     parser.add_argument("--name", default="genre-crnn-seed", help="BentoML model name")
+    parser.add_argument("--check-data", type=Path, help="a GTZAN-layout folder: compare fp32 and bf16 on all its clips "
+                        "(precision auto serves bf16 only for a model checked so)")
     args = parser.parse_args(argv)
     if not args.weights.is_file():
         sys.exit(f"no such file: {args.weights} (scripts/download_seed_model.sh fetches it)")
     try:
-        model = import_seed(args.weights, args.name)
+        model = import_seed(args.weights, args.name, args.check_data)
     except (OSError, KeyError, RuntimeError) as exc:
         sys.exit(f"{args.weights}: not the old project's CRNN weights ({exc})")
     if model.info.metadata["sha256"] != SEED_SHA256:
         print(f"note: sha256 differs from the published weights ({SEED_SHA256})", file=sys.stderr)
     print(f"imported {args.weights} as {model.tag}; model store: {model.path}")
+    print(describe_check(ModelArtifact.load(model.path).info.get(CHECK_KEY)))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ Picks the finished run with the highest `--metric` (default: its best validation
 accuracy), checks that its best checkpoint loads, and saves a BentoML model holding the weights,
 network config, feature config, labels, the run's metrics and its run id. Nothing is written
 when no run qualifies, the checkpoint does not load, or the model already served scored better
-(`--force` overrides the last). Honours MLFLOW_TRACKING_URI and BENTOML_HOME.
+(`--force` overrides the last). It also runs the run's test split in fp32 and bf16 and keeps
+the comparison in the model, where `precision: auto` reads it (serving.precision). Honours
+MLFLOW_TRACKING_URI and BENTOML_HOME.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from data.datamodule import GTZANDataModule
+from data.gtzan import index_gtzan, make_split
+from serving.precision import CHECK_KEY, check_bf16, describe_check
 from training.artifact import ModelArtifact
 from training.tracking import BEST_CHECKPOINT_TAG, download_best_checkpoint
 
@@ -65,7 +70,7 @@ def latest_model(name: str) -> bentoml.Model | None:
 
 def package(
     client: MlflowClient, experiment: str = "genre-classification", metric: str = DEFAULT_METRIC,
-    run_id: str | None = None, name: str = "genre-crnn", force: bool = False,
+    run_id: str | None = None, name: str = "genre-crnn", force: bool = False, check_precision: bool = True,
 ) -> bentoml.Model:
     run = choose_run(client, experiment, metric, run_id)
     metrics = dict(run.data.metrics)
@@ -91,16 +96,30 @@ def package(
             })
         except Exception as exc:  # any unreadable checkpoint: say why, touch nothing
             raise PackagingError(f"the checkpoint of run {run.info.run_id} does not load: {exc}") from None
+        if check_precision:
+            artifact.info[CHECK_KEY] = check_bf16_on_test_split(artifact, checkpoint)
     with bentoml.models.create(
         name,
         labels={"source": "mlflow", "mlflow_run_id": run.info.run_id, "network": artifact.network_config["name"]},
         # The full network and feature configs live in the model's model.json.
         metadata={"metrics": metrics, "mlflow_run_id": run.info.run_id, "labels": artifact.labels,
-                  "feature_hash": artifact.features.digest()},
+                  "feature_hash": artifact.features.digest(), CHECK_KEY: artifact.info.get(CHECK_KEY)},
     ) as model:
         artifact.save(model.path)
     register(client, run, name, str(model.tag))
     return bentoml.models.get(model.tag)
+
+
+def check_bf16_on_test_split(artifact: ModelArtifact, checkpoint: Path) -> dict:
+    """serving.precision's bf16 check on the run's own test split, rebuilt from the data
+    settings its checkpoint carries; a note saying why where that data is not here."""
+    data = GTZANDataModule.load_from_checkpoint(checkpoint, weights_only=True)
+    try:
+        clips = make_split(index_gtzan(data.root), data.split_name, data.split_seed, data.split_fractions)["test"]
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"bf16 not checked: {exc}", file=sys.stderr)
+        return {"skipped": str(exc)}
+    return check_bf16(artifact, clips, f"{data.split_name} test")
 
 
 def register(client: MlflowClient, run: Run, name: str, bento_tag: str) -> None:
@@ -123,10 +142,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--experiment", default="genre-classification")
     parser.add_argument("--name", default="genre-crnn", help="BentoML model name")
     parser.add_argument("--force", action="store_true", help="package even if the served model scored better")
+    parser.add_argument("--no-bf16-check", action="store_true",
+                        help="skip the fp32/bf16 comparison on the run's test split (then precision auto serves fp32)")
     parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db")
     args = parser.parse_args(argv)
     try:
-        model = package(MlflowClient(args.tracking_uri), args.experiment, args.metric, args.run_id, args.name, args.force)
+        model = package(MlflowClient(args.tracking_uri), args.experiment, args.metric, args.run_id, args.name, args.force,
+                        not args.no_bf16_check)
     except PackagingError as exc:
         sys.exit(f"nothing packaged: {exc}")
     info = model.info.metadata
@@ -134,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{model.tag} holds MLflow run {info['mlflow_run_id']}"
           + (f" ({args.metric}={score:.4f})" if score is not None else "")
           + f"; model store: {model.path}")
+    print(describe_check(info.get(CHECK_KEY)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,89 @@
+"""Whether a model may run in bf16: checked once per model, then chosen at serving time.
+
+bf16 runs the CRNN about twice as fast as fp32 on CPUs with native bf16 (benchmarks/
+inference.py) but is not exact: probabilities move by about 1e-3. `precision: auto` (the
+default) serves bf16 only where it cannot change an answer that was checked: on a CPU with
+native bf16, for a model whose top genre bf16 left unchanged on every clip of an evaluation
+split. `check_bf16` makes that check when a model is packaged, and the model keeps its result
+(clips, agreement, both accuracies) in its metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from data.audio import AudioDecodeError
+from data.gtzan import Clip
+from serving.predict import SongAnalyzer, WindowClassifier
+from training.artifact import ModelArtifact
+from training.models.inference import Precision
+
+log = logging.getLogger(__name__)
+
+PrecisionSetting = Literal["auto", "fp32", "bf16"]
+CHECK_KEY = "bf16_check"
+
+
+def native_bf16() -> bool:
+    """AVX-512 BF16 or AMX: bf16 in hardware (elsewhere oneDNN emulates it, slower than fp32)."""
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def check_bf16(artifact: ModelArtifact, clips: list[Clip], split: str) -> dict[str, Any]:
+    """Each clip's song-level distribution in fp32 and in bf16: how often the top genre agrees,
+    and the accuracy of each."""
+    analyzer = SongAnalyzer(artifact)
+    classifiers = {precision: WindowClassifier(artifact, "fused", precision) for precision in ("fp32", "bf16")}
+    genres = len(artifact.labels)
+    top: dict[str, list[int]] = {"fp32": [], "bf16": []}
+    truth, largest_difference = [], 0.0
+    for clip in tqdm(clips, desc=f"bf16 check on {split}", unit="clip"):
+        try:
+            song = analyzer.prepare(clip.path)
+        except AudioDecodeError as exc:
+            log.warning("bf16 check: skipping %s: %s", clip.path, exc.reason)
+            continue
+        probabilities = {p: c.forward(song.windows)[:, :genres].mean(axis=0) for p, c in classifiers.items()}
+        for precision, values in probabilities.items():
+            top[precision].append(int(np.argmax(values)))
+        truth.append(artifact.labels.index(clip.genre))
+        largest_difference = max(largest_difference, float(np.abs(probabilities["fp32"] - probabilities["bf16"]).max()))
+    clips_checked = len(truth)
+    accuracy = {p: round(float(np.mean(np.equal(top[p], truth))), 4) if truth else None for p in top}
+    return {
+        "split": split, "clips": clips_checked,
+        "same_top_genre": int(np.sum(np.equal(top["fp32"], top["bf16"]))),
+        "fp32_accuracy": accuracy["fp32"], "bf16_accuracy": accuracy["bf16"],
+        "max_probability_difference": round(largest_difference, 6),
+    }
+
+
+def describe_check(check: dict[str, Any] | None) -> str:
+    """One line for the packaging commands to print."""
+    if not check or not check.get("clips"):
+        return "bf16 not checked: precision auto will serve this model in fp32"
+    return (f"bf16 check on {check['clips']} {check['split']} clips: same top genre as fp32 on "
+            f"{check['same_top_genre']}; accuracy {check['fp32_accuracy']:.1%} fp32, {check['bf16_accuracy']:.1%} bf16")
+
+
+def bf16_verified(artifact: ModelArtifact) -> bool:
+    check = artifact.info.get(CHECK_KEY) or {}
+    return check.get("clips", 0) > 0 and check.get("same_top_genre") == check["clips"]
+
+
+def resolve_precision(setting: PrecisionSetting, artifact: ModelArtifact) -> tuple[Precision, str]:
+    """The precision to run, and why (logged by the service and the CLI)."""
+    if setting != "auto":
+        return setting, f"precision {setting} as configured"
+    if not native_bf16():
+        return "fp32", "auto: fp32, this CPU has no native bf16"
+    if not bf16_verified(artifact):
+        return "fp32", "auto: fp32, bf16 was not checked (or changed a top genre) for this model"
+    check = artifact.info[CHECK_KEY]
+    return "bf16", (f"auto: bf16, same top genre as fp32 on all {check['clips']} {check['split']} clips "
+                    f"(accuracy {check['bf16_accuracy']:.1%} in bf16, {check['fp32_accuracy']:.1%} in fp32)")

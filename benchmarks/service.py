@@ -13,9 +13,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,11 +20,13 @@ from pathlib import Path
 import bentoml
 import httpx
 import numpy as np
-from common import REPO, best_seconds, emit
+from common import best_seconds, emit
 from songs import faithful_artifact
 
 from data.synthetic import generate
 from serving.config import load_config
+from serving.local_server import local_server
+from serving.precision import resolve_precision
 from serving.predict import SongAnalyzer, WindowClassifier
 
 
@@ -44,24 +43,6 @@ def offline_clips_per_second(artifact, clips: list[Path], backend: str, precisio
             analyzer.summarize(clip.name, song, outputs[offsets[i] : offsets[i + 1]])
 
     return len(clips) / best_seconds(one_pass, repeats=2, warmup=0)
-
-
-def start_server(env: dict, folder: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(folder / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(1)
-    raise RuntimeError("bentoml serve did not start:\n" + (folder / "serve.log").read_text()[-3000:])
 
 
 def drive(url: str, clips: list[Path], clients: int, per_client: int) -> tuple[float, list[float], int]:
@@ -98,12 +79,12 @@ def main() -> None:
         os.environ["BENTOML_HOME"] = str(tmp / "bentoml")
         with bentoml.models.create("genre-crnn") as model:
             artifact.save(model.path)
-        offline = offline_clips_per_second(artifact, clips, config.backend, config.precision, config.network_batch)
-        common = {"backend": config.backend, "precision": config.precision, "clip_seconds": 30,
+        precision, _ = resolve_precision(config.precision, artifact)  # as the server will resolve it
+        offline = offline_clips_per_second(artifact, clips, config.backend, precision, config.network_batch)
+        common = {"backend": config.backend, "precision": precision, "clip_seconds": 30,
                   "max_batch_size": config.max_batch_size, "network_batch": config.network_batch}
         emit("service", "offline_clips_per_second", offline, "clip/s", clips=len(clips), **common)
-        proc, url = start_server({"BENTOML_HOME": str(tmp / "bentoml")}, tmp)
-        try:
+        with local_server({"BENTOML_HOME": str(tmp / "bentoml")}, tmp / "serve.log") as url:
             drive(url, clips[:2], 1, 1)  # warm-up
             for clients in (int(c) for c in args.clients.split(",")):
                 throughput, latencies, errors = drive(url, clips, clients, args.requests_per_client)
@@ -113,9 +94,6 @@ def main() -> None:
                     emit("service", f"latency_p{q}", float(np.percentile(latencies, q)), "s", **params)
                 emit("service", "errors", errors, "request", **params)
                 emit("service", "throughput_vs_offline", throughput / offline, "ratio", **params)
-        finally:
-            os.killpg(proc.pid, 15)
-            proc.wait(timeout=60)
 
 
 if __name__ == "__main__":

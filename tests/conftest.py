@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from data.synthetic import generate
+from serving.local_server import local_server
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -78,30 +77,6 @@ def bentoml_server(env: dict, folder: Path, serving_yaml: str = ""):
     """`bentoml serve` from the repository root on a free 127.0.0.1 port; yields an HTTP client."""
     config = folder / "serving.yaml"
     config.write_text(serving_yaml or "{}\n")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log_path = folder / "serve.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO, env={**os.environ, **env, "GENRE_SERVING_CONFIG": str(config)},
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while True:
-            assert proc.poll() is None, log_path.read_text()[-5000:]
-            assert time.time() < deadline, "bentoml serve did not become ready:\n" + log_path.read_text()[-5000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
+    with local_server({**env, "GENRE_SERVING_CONFIG": str(config)}, folder / "serve.log") as url:
         with httpx.Client(base_url=url, timeout=300) as client:
             yield client
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=60)

@@ -7,6 +7,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from conftest import run_module
+from serving.precision import bf16_verified, resolve_precision
 from training.artifact import ModelArtifact
 
 
@@ -72,3 +73,14 @@ def test_bentoml_build_makes_a_bento_with_the_model(packaged, tmp_path):
     bentos = list((Path(packaged["BENTOML_HOME"]) / "bentos" / "genre-recognition").glob("*/bento.yaml"))
     assert bentos and "genre-crnn:" in bentos[0].read_text()
     assert (bentos[0].parent / "src" / "conf" / "serving.yaml").is_file()
+
+
+def test_without_the_runs_data_the_model_is_packaged_unchecked_and_served_in_fp32(packaged, tmp_path):
+    env = {**packaged, "BENTOML_HOME": str(tmp_path / "home")}
+    done = run_module("training.package", cwd=tmp_path, env=env)  # the run's data/synthetic is not here
+    assert "bf16 not checked: no GTZAN data under data/synthetic" in done.stderr
+    assert "precision auto will serve this model in fp32" in done.stdout
+    (version,) = _models(tmp_path / "home")
+    artifact = ModelArtifact.load(tmp_path / "home" / "models" / "genre-crnn" / version)
+    assert "skipped" in artifact.info["bf16_check"]
+    assert not bf16_verified(artifact) and resolve_precision("auto", artifact)[0] == "fp32"

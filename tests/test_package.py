@@ -84,3 +84,13 @@ def test_without_the_runs_data_the_model_is_packaged_unchecked_and_served_in_fp3
     artifact = ModelArtifact.load(tmp_path / "home" / "models" / "genre-crnn" / version)
     assert "skipped" in artifact.info["bf16_check"]
     assert not bf16_verified(artifact) and resolve_precision("auto", artifact)[0] == "fp32"
+
+
+def test_no_bf16_check_packages_a_model_that_says_why_it_stays_fp32(packaged, smoke_workdir, tmp_path):
+    env = {**packaged, "BENTOML_HOME": str(tmp_path / "home")}
+    done = run_module("training.package", "--no-bf16-check", cwd=smoke_workdir, env=env)
+    assert "precision auto will serve this model in fp32" in done.stdout
+    (version,) = _models(tmp_path / "home")
+    artifact = ModelArtifact.load(tmp_path / "home" / "models" / "genre-crnn" / version)
+    assert artifact.info["bf16_check"] == {"skipped": "packaged with --no-bf16-check"}
+    assert not bf16_verified(artifact)

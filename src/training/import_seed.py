@@ -90,10 +90,11 @@ def import_seed_artifact(h5_path: str | Path) -> ModelArtifact:
 
 def import_seed(h5_path: str | Path, name: str = "genre-crnn-seed", check_data: Path | None = None) -> bentoml.Model:
     artifact = import_seed_artifact(h5_path)
-    if check_data is not None:
-        artifact.info[CHECK_KEY] = check_bf16(artifact, list(index_gtzan(check_data).clips), check_data.name)
+    artifact.info[CHECK_KEY] = (check_bf16(artifact, list(index_gtzan(check_data).clips), check_data.name)
+                                if check_data is not None else {"skipped": "imported without --check-data"})
     with bentoml.models.create(name, labels={"source": "seed", "network": "seed_crnn"},
-                               metadata={"sha256": artifact.info["sha256"], "labels": artifact.labels}) as model:
+                               metadata={"sha256": artifact.info["sha256"], "labels": artifact.labels,
+                                         CHECK_KEY: artifact.info[CHECK_KEY]}) as model:
         artifact.save(model.path)
     return bentoml.models.get(model.tag)
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     if model.info.metadata["sha256"] != SEED_SHA256:
         print(f"note: sha256 differs from the published weights ({SEED_SHA256})", file=sys.stderr)
     print(f"imported {args.weights} as {model.tag}; model store: {model.path}")
-    print(describe_check(ModelArtifact.load(model.path).info.get(CHECK_KEY)))
+    print(describe_check(model.info.metadata.get(CHECK_KEY)))
 
 
 if __name__ == "__main__":

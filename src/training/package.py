@@ -96,14 +96,14 @@ def package(
             })
         except Exception as exc:  # any unreadable checkpoint: say why, touch nothing
             raise PackagingError(f"the checkpoint of run {run.info.run_id} does not load: {exc}") from None
-        if check_precision:
-            artifact.info[CHECK_KEY] = check_bf16_on_test_split(artifact, checkpoint)
+        artifact.info[CHECK_KEY] = (check_bf16_on_test_split(artifact, checkpoint) if check_precision
+                                    else {"skipped": "packaged with --no-bf16-check"})
     with bentoml.models.create(
         name,
         labels={"source": "mlflow", "mlflow_run_id": run.info.run_id, "network": artifact.network_config["name"]},
         # The full network and feature configs live in the model's model.json.
         metadata={"metrics": metrics, "mlflow_run_id": run.info.run_id, "labels": artifact.labels,
-                  "feature_hash": artifact.features.digest(), CHECK_KEY: artifact.info.get(CHECK_KEY)},
+                  "feature_hash": artifact.features.digest(), CHECK_KEY: artifact.info[CHECK_KEY]},
     ) as model:
         artifact.save(model.path)
     register(client, run, name, str(model.tag))

@@ -32,6 +32,7 @@ from data.synthetic import generate
 from data.threads import ordered_map
 
 CONFIG = FeatureConfig()  # 12 kHz, n_fft 512, hop 256, 96 Slaney mels, dB with an 80 dB floor
+LOGMEL = LogMel(CONFIG)
 # How each path goes over a list of files. The feature cache (data.cache) builds with
 # `workers` threads: a data set's files decode two at a time on two cores.
 PATHS = {
@@ -54,17 +55,17 @@ def librosa_path(path: Path) -> np.ndarray:
     return librosa_logmel(y)
 
 
-def project_path(path: Path, logmel: LogMel = LogMel(CONFIG)) -> torch.Tensor:
-    return logmel(load_audio(path, CONFIG.sample_rate))
+def project_path(path: Path) -> torch.Tensor:
+    return LOGMEL(load_audio(path, CONFIG.sample_rate))
 
 
 def project_stages(path: Path) -> dict[str, Callable[[], object]]:
     """The path cut at its seams, each stage fed the previous stage's output."""
     rate = sf.info(path).samplerate
-    wave, resampled, logmel = load_audio(path, rate), load_audio(path, CONFIG.sample_rate), LogMel(CONFIG)
+    wave, resampled = load_audio(path, rate), load_audio(path, CONFIG.sample_rate)
     return {"decode to mono": lambda: load_audio(path, rate),
             "resample (torchaudio sinc, cached kernel)": lambda: resampler(rate, CONFIG.sample_rate)(wave),
-            "log-mel (torchaudio)": lambda: logmel(resampled)}
+            "log-mel (torchaudio)": lambda: LOGMEL(resampled)}
 
 
 def librosa_stages(path: Path) -> dict[str, Callable[[], object]]:
@@ -110,7 +111,7 @@ def db_differences(files: list[Path]) -> dict[str, float]:
         frames = min(a.shape[1], b.shape[1])
         difference = np.abs(a[:, :frames] - b[:, :frames])
         y, _ = librosa.load(f, sr=CONFIG.sample_rate, mono=True)
-        alone = np.abs(LogMel(CONFIG)(torch.from_numpy(y)).numpy() - librosa_logmel(y))
+        alone = np.abs(LOGMEL(torch.from_numpy(y)).numpy() - librosa_logmel(y))
         for figure, value in zip(figures, (difference.max(), difference.mean(), difference[:-top].mean(), alone.max())):
             figures[figure] = max(figures[figure], float(value)) if figure.startswith("max") else figures[figure] + float(value) / len(files)
     return figures

@@ -1,4 +1,5 @@
-"""Shared helpers of the benchmark scripts: JSON-lines output and timing."""
+"""Shared helpers of the benchmark scripts: JSON-lines output, timing, and the settings and
+model they measure (read from conf/, never restated here)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,32 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_AUDIO = REPO.parent / "shared" / "audio"
+SHARED = REPO.parent / "shared"
+SHARED_AUDIO = SHARED / "audio"
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "devtools"))  # local_server: a development helper, not installed
+
+from data.features import SpectrogramConfig  # noqa: E402
+from data.gtzan import GENRES  # noqa: E402
+from data.windows import WindowConfig  # noqa: E402
+from model.artifact import ModelArtifact  # noqa: E402
+from model.networks import build_network  # noqa: E402
+from training.config import feature_settings, network_config  # noqa: E402,F401  (scripts import them from here)
+
+
+def window_shape(spectrogram: SpectrogramConfig, windows: WindowConfig) -> tuple[int, int, int]:
+    """(channels, n_mels, frames): one network input window."""
+    return 1, spectrogram.n_mels, windows.frames(spectrogram)
+
+
+def faithful_artifact() -> ModelArtifact:
+    """The default configuration's model (the faithful CRNN on features=choi windows, one output
+    per GTZAN genre) with seeded random weights: its speed does not depend on its weights."""
+    spectrogram, windows = feature_settings()
+    network = network_config()
+    torch.manual_seed(0)
+    return ModelArtifact(network, spectrogram, windows, list(GENRES),
+                         build_network(network, len(GENRES)).state_dict(), "softmax")
 
 
 def emit(benchmark: str, figure: str, value: float, unit: str, **params) -> None:

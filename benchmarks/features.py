@@ -1,9 +1,10 @@
 """Decode + resample + log-mel: this project's path against librosa's, same files, same settings.
 
-    pip install -e ".[bench]" && python benchmarks/features.py [--clips 20] [--rounds 3]
+    pip install -e ".[bench]" && python benchmarks/features.py [--clips 20] [--repeats 5] [--rounds 3]
 
 Prints clips per second for each path and their ratio, a breakdown by stage, and the largest
-absolute difference of the two log-mels in dB: for the whole path (the resamplers differ:
+absolute difference of the two log-mels in dB, both with the spectrogram settings of
+features=choi (conf/features/choi.yaml): for the whole path (the resamplers differ:
 torchaudio's windowed sinc against soxr) and for the log-mel alone (both fed the same waveform).
 
 Each path is timed in a fresh process of its own, taking turns: in one process, the thread pool
@@ -24,14 +25,14 @@ import librosa
 import numpy as np
 import soundfile as sf
 import torch
-from common import SHARED_AUDIO, best_seconds, emit
+from common import SHARED_AUDIO, best_seconds, emit, feature_settings
 
 from data.audio import load_audio, resampler
-from data.features import FeatureConfig, LogMel
+from data.features import LogMel
 from data.synthetic import generate
 from data.threads import ordered_map
 
-CONFIG = FeatureConfig()  # 12 kHz, n_fft 512, hop 256, 96 Slaney mels, dB with an 80 dB floor
+CONFIG, _ = feature_settings()  # the spectrogram settings of the faithful features (features=choi)
 LOGMEL = LogMel(CONFIG)
 # How each path goes over a list of files. The feature cache (data.cache) builds with
 # `workers` threads: a data set's files decode two at a time on two cores.
@@ -43,10 +44,15 @@ PATHS = {
 
 
 def librosa_logmel(y: np.ndarray) -> np.ndarray:
+    """LogMel's computation in librosa, from the same settings (data.features.LogMel: power
+    spectrogram, mel filters, the optional exponent, 10 log10 with a floor below the peak)."""
+    if CONFIG.log != "db":
+        raise ValueError(f"the librosa path computes dB log-mels only, not log={CONFIG.log!r}")
     mel = librosa.feature.melspectrogram(
-        y=y, sr=CONFIG.sample_rate, n_fft=CONFIG.n_fft, hop_length=CONFIG.hop_length,
-        n_mels=CONFIG.n_mels, power=2.0, pad_mode="constant", htk=False, norm="slaney",
-    )
+        y=y, sr=CONFIG.sample_rate, n_fft=CONFIG.n_fft, hop_length=CONFIG.hop_length, n_mels=CONFIG.n_mels,
+        fmin=CONFIG.f_min, fmax=CONFIG.f_max, power=2.0, center=True, pad_mode=CONFIG.pad_mode,
+        htk=CONFIG.mel_scale == "htk", norm=CONFIG.mel_norm,
+    ) ** CONFIG.mel_exponent
     return librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=CONFIG.top_db)
 
 
@@ -130,7 +136,7 @@ def main() -> None:
             if not files:
                 emit("features", "skipped", 0, "", set=label, reason=f"{SHARED_AUDIO} is absent")
                 continue
-            params = {"set": label, "files": len(files), "repeats": args.repeats, "rounds": args.rounds, **CONFIG.to_dict()}
+            params = {"set": label, "files": len(files), "repeats": args.repeats, "rounds": args.rounds, **CONFIG.model_dump()}
             times = time_in_fresh_processes(files, args.repeats, args.rounds)
             for kind, kind_times in times.items():
                 emit("features", "clips_per_second", len(files) / kind_times["whole"], "clip/s", path=kind, **params)
@@ -142,6 +148,7 @@ def main() -> None:
                              seconds_of_audio=round(sf.info(files[0]).duration, 1), set=label)
             for figure, value in db_differences(files).items():
                 emit("features", figure, value, "dB", **params)
+
 
 if __name__ == "__main__":
     main()

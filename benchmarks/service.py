@@ -3,9 +3,10 @@ the offline batch throughput of the same model measured in the same run.
 
     python benchmarks/service.py [--requests-per-client 4] [--clients 1,4,16]
 
-The server runs on 127.0.0.1 with a faithful CRNN packaged into a temporary BentoML store; each
-request is POST /classify of a generated 30 s GTZAN-shaped clip. Offline throughput is the same
-work without HTTP in one process: decode, features, the network, summaries.
+The server runs on 127.0.0.1 with a faithful CRNN packaged into a temporary BentoML store under
+the name the serving config serves (conf/serving.yaml, conf/tracking.yaml); each request is
+POST /classify of a generated 30 s GTZAN-shaped clip. Offline throughput is the same work
+without HTTP in one process: decode, features (the song cut into windows), the network, summaries.
 """
 
 from __future__ import annotations
@@ -20,20 +21,20 @@ from pathlib import Path
 import bentoml
 import httpx
 import numpy as np
-from common import best_seconds, emit
-from songs import faithful_artifact
+from common import best_seconds, emit, faithful_artifact
+from local_server import local_server
 
 from data.synthetic import generate
+from model.artifact import ModelArtifact
+from model.precision import load_classifier, resolve_precision
+from model.predict import SongAnalyzer, WindowClassifier
 from serving.config import load_config
-from serving.local_server import local_server
-from serving.precision import resolve_precision
-from serving.predict import SongAnalyzer, WindowClassifier
 
 
-def offline_clips_per_second(artifact, clips: list[Path], backend: str, precision: str, network_batch: int) -> float:
+def offline_clips_per_second(artifact: ModelArtifact, clips: list[Path], classifier: WindowClassifier) -> float:
     """One process, no HTTP: every clip prepared, all windows through the network as the
     service runs it, every clip summarised. Best of two passes (the first warms oneDNN up)."""
-    analyzer, classifier = SongAnalyzer(artifact), WindowClassifier(artifact, backend, precision, network_batch)
+    analyzer = SongAnalyzer(artifact)
 
     def one_pass() -> None:
         songs = [analyzer.prepare(c) for c in clips]
@@ -77,10 +78,12 @@ def main() -> None:
         tmp = Path(tmp)
         clips = generate(tmp / "clips", clips_per_genre=2, seed=11)
         os.environ["BENTOML_HOME"] = str(tmp / "bentoml")
-        with bentoml.models.create("genre-crnn") as model:
+        with bentoml.models.create(config.model_tag.split(":")[0]) as model:  # the name the server loads
             artifact.save(model.path)
-        precision, _ = resolve_precision(config.precision, artifact)  # as the server will resolve it
-        offline = offline_clips_per_second(artifact, clips, config.backend, precision, config.network_batch)
+        # The network as the server will load it: same backend, precision and windows per pass.
+        classifier, _ = load_classifier(artifact, config.backend, config.precision, config.network_batch)
+        precision, _ = resolve_precision(config.precision, artifact)
+        offline = offline_clips_per_second(artifact, clips, classifier)
         common = {"backend": config.backend, "precision": precision, "clip_seconds": 30,
                   "max_batch_size": config.max_batch_size, "network_batch": config.network_batch}
         emit("service", "offline_clips_per_second", offline, "clip/s", clips=len(clips), **common)

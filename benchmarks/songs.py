@@ -2,10 +2,11 @@
 50 candidates of that length, through the CLI's path (decode -> features -> network ->
 distribution), each inference option side by side with the eager baseline in the same run.
 
-    python benchmarks/songs.py [--favorites 20] [--candidates 50] [--distinct 5]
+    python benchmarks/songs.py [--favorites 20] [--candidates 50] [--distinct 5] [--repeats 3]
 
 Songs are generated 4-minute mp3 files (GTZAN-like styles), `--distinct` of them reused across
-the lists; the model is the faithful CRNN (its speed does not depend on its weights).
+the lists; the model is the faithful CRNN (its speed does not depend on its weights), run with
+the serving settings (conf/serving.yaml: windows per forward pass, top_k, genre_weight).
 """
 
 from __future__ import annotations
@@ -18,26 +19,17 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-from common import best_seconds, emit, matmul_gflops
+from common import best_seconds, emit, faithful_artifact, matmul_gflops, window_shape
 from torch.utils.flop_counter import FlopCounterMode
 
-from data.features import FeatureConfig
 from data.gtzan import GENRES
 from data.synthetic import SAMPLE_RATE, render_clip
-from serving.cli import predict_all
-from serving.predict import GenrePredictor
-from serving.report import recommendation
-from training.artifact import ModelArtifact
-from training.models import build_network
+from model.predict import GenrePredictor, SongAnalyzer, WindowClassifier
+from serving.config import load_config
+from serving.responses import recommendation
 
 SONG_SECONDS = 240.0
 OPTIONS = [("eager", "fp32"), ("fused", "fp32"), ("compiled", "fp32"), ("fused", "bf16")]
-
-
-def faithful_artifact() -> ModelArtifact:
-    torch.manual_seed(0)
-    network = {"name": "crnn"}
-    return ModelArtifact(network, FeatureConfig(), list(GENRES), build_network(network).state_dict())
 
 
 def make_songs(folder: Path, count: int) -> list[Path]:
@@ -57,13 +49,14 @@ def main() -> None:
     parser.add_argument("--distinct", type=int, default=5, help="distinct generated songs, reused across the lists")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    config = load_config()
     artifact = faithful_artifact()
     with FlopCounterMode(display=False) as counter:
-        artifact.build_network()(torch.zeros(1, 1, 96, 1366))
+        artifact.build_network()(torch.zeros(1, *window_shape(artifact.spectrogram, artifact.windows)))
     peak = matmul_gflops()
     with tempfile.TemporaryDirectory() as tmp:
         songs = make_songs(Path(tmp), args.distinct)
-        analyzer = GenrePredictor(artifact, "eager").analyzer
+        analyzer = SongAnalyzer(artifact)
         windows = len(analyzer.prepare(songs[0]).windows)
         emit("songs", "seconds_decode_and_features_per_4min_song", best_seconds(lambda: analyzer.prepare(songs[0]), args.repeats),
              "s", song_seconds=SONG_SECONDS, format="mp3", windows=windows)
@@ -74,15 +67,16 @@ def main() -> None:
         candidates = [songs[(i + 1) % len(songs)] for i in range(args.candidates)]
         baseline_song = baseline_recommend = None
         for backend, precision in OPTIONS:
-            predictor = GenrePredictor(artifact, backend, precision)  # windows one at a time, as served
+            # network_batch windows per forward pass, as served
+            predictor = GenrePredictor(artifact, WindowClassifier(artifact, backend, precision, config.network_batch))
             params = {"backend": backend, "precision": precision, "song_seconds": SONG_SECONDS, "format": "mp3",
-                      "windows": windows}
+                      "windows": windows, "network_batch": config.network_batch}
             song = best_seconds(lambda: predictor.predict(songs[0]), args.repeats, warmup=2)
             emit("songs", "seconds_per_4min_song", song, "s", **params)
             start = time.perf_counter()
-            fav, _ = predict_all(predictor, favourites, "favourites", None)
-            cand, _ = predict_all(predictor, candidates, "candidates", None)
-            recommendation(predictor.labels, fav, cand, [], 10, 0.7)
+            fav = [predictor.predict(path) for path in favourites]
+            cand = [predictor.predict(path) for path in candidates]
+            recommendation(predictor.labels, fav, cand, [], config.top_k, config.genre_weight)
             whole = time.perf_counter() - start
             emit("songs", "seconds_per_recommend", whole, "s", favorites=args.favorites, candidates=args.candidates, **params)
             baseline_song, baseline_recommend = baseline_song or song, baseline_recommend or whole

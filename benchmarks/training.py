@@ -1,10 +1,10 @@
 """Data-pipeline overhead of training: steps fed by the real GTZANDataModule (feature cache,
-random crops, workers) against the same number of steps on batches already in memory.
+random windows, workers) against the same number of steps on batches already in memory.
 
     python benchmarks/training.py [--steps 40] [--workers 0,2]
 
-Uses the smoke configuration (generated GTZAN-shaped data, 3 s segments, the narrow CRNN), the
-one that trains on these machines; the overhead is (pipeline - in memory) / in memory.
+Uses the smoke configuration (experiment=smoke: generated GTZAN-shaped data, short windows, the
+narrow CRNN), the one that trains on these machines; the overhead is (pipeline - in memory) / in memory.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import time
 from itertools import cycle, islice
 
 import torch
-from common import REPO, emit
-from hydra import compose, initialize_config_dir
+from common import emit
 from hydra.utils import instantiate
 
 from data.datamodule import GTZANDataModule
+from training.config import compose_config
 
 
 def timed_steps(model, optimizer, batches) -> float:
@@ -38,17 +38,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--workers", default="0,2")
     args = parser.parse_args()
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=["experiment=smoke"])
     with tempfile.TemporaryDirectory() as tmp:
         for workers in (int(w) for w in args.workers.split(",")):
+            cfg = compose_config("experiment=smoke", f"data.root={tmp}/data", f"data.cache_dir={tmp}/cache",
+                                 f"data.num_workers={workers}")
             torch.manual_seed(0)
-            datamodule: GTZANDataModule = instantiate(
-                cfg.data, root=f"{tmp}/data", cache_dir=f"{tmp}/cache", num_workers=workers, _convert_="all")
+            datamodule: GTZANDataModule = instantiate(cfg.data, _convert_="all")
             datamodule.prepare_data()
             datamodule.setup("fit")
-            model = instantiate(cfg.model, labels=datamodule.labels, features=datamodule.features.to_dict(),
-                                _recursive_=False, _convert_="all")
+            model = instantiate(cfg.model, labels=datamodule.labels, _recursive_=False, _convert_="all")
             model.log = lambda *a, **k: None  # no trainer attached: logging is not what is measured
             optimizer = model.configure_optimizers()
             loader = datamodule.train_dataloader()
@@ -60,7 +58,7 @@ def main() -> None:
                 pipeline = min(pipeline, timed_steps(model, optimizer, islice(cycle(loader), args.steps)))
                 memory = min(memory, timed_steps(model, optimizer, iter(in_memory)))
             params = {"workers": workers, "steps": args.steps, "batch_size": datamodule.batch_size,
-                      "segment_frames": datamodule.features.segment_frames, "network": cfg.model.network.name,
+                      "window_frames": datamodule.windows.frames(datamodule.spectrogram), "network": cfg.model.network.name,
                       "channels": list(cfg.model.network.channels)}
             emit("training", "seconds_per_step_pipeline", pipeline, "s", **params)
             emit("training", "seconds_per_step_in_memory", memory, "s", **params)

@@ -11,8 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hydra.utils import instantiate
+
+from data.datamodule import GTZANDataModule
 from data.synthetic import generate
-from serving.local_server import local_server
+from local_server import local_server
+from training.config import compose_config
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -24,6 +28,12 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs {path} (the project's ../shared/ folder), which is absent here")
     return path
+
+
+def data_module(root: Path, cache_dir: Path, *overrides: str) -> GTZANDataModule:
+    """The smoke experiment's data module (data=synthetic, features=short) on `root`."""
+    cfg = compose_config("experiment=smoke", f"data.root={root}", f"data.cache_dir={cache_dir}", *overrides)
+    return instantiate(cfg.data, _convert_="all")
 
 
 @pytest.fixture(scope="session")

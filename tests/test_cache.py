@@ -6,11 +6,11 @@ import time
 
 import torch
 
+from training.config import feature_settings
 from data.cache import FeatureCache
-from data.features import FeatureConfig
 from data.gtzan import Clip, index_gtzan
 
-SMALL = FeatureConfig(n_mels=32, segment_seconds=3.0)
+SMALL, _ = feature_settings("features=short", "features.spectrogram.n_mels=32")
 
 
 def _mtimes(cache):
@@ -31,7 +31,7 @@ def test_built_once_then_only_read(tmp_path, synthetic_root):
 
 def test_a_changed_config_builds_a_new_cache(tmp_path, synthetic_root):
     clips = list(index_gtzan(synthetic_root).clips)[:2]
-    a, b = FeatureCache(tmp_path, SMALL), FeatureCache(tmp_path, FeatureConfig(n_mels=40, segment_seconds=3.0))
+    a, b = FeatureCache(tmp_path, SMALL), FeatureCache(tmp_path, SMALL.model_copy(update={"n_mels": 40}))
     a.build(clips), b.build(clips)
     assert a.dir != b.dir and len(_mtimes(b)) == 2 and b.load(clips[0]).shape[0] == 40
 
@@ -40,9 +40,9 @@ def test_an_interrupted_build_resumes(tmp_path, synthetic_root):
     clips = list(index_gtzan(synthetic_root).clips)
     cache = FeatureCache(tmp_path, SMALL)
     script = (
-        "from data.cache import FeatureCache; from data.features import FeatureConfig;"
+        "from data.cache import FeatureCache; from data.features import SpectrogramConfig;"
         "from data.gtzan import index_gtzan;"
-        f"FeatureCache({str(tmp_path)!r}, FeatureConfig(n_mels=32, segment_seconds=3.0))"
+        f"FeatureCache({str(tmp_path)!r}, SpectrogramConfig.model_validate({SMALL.model_dump()!r}))"
         f".build(list(index_gtzan({str(synthetic_root)!r}).clips))"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL)

@@ -2,19 +2,24 @@ import math
 
 import torch
 
-from data.features import FeatureConfig, LogMel
-from data.segments import aggregate, pad_frames, random_crop, sliding_windows, window_starts
+import pytest
+from pydantic import ValidationError
+
+from training.config import feature_settings
+from data.features import LogMel, SpectrogramConfig
+from data.windows import WindowConfig, keras_windows, pad_frames, random_window, sliding_windows, window_starts
+
+CHOI, CHOI_WINDOWS = feature_settings()
 
 
-def test_faithful_segment_is_1366_frames():
-    config = FeatureConfig()
-    assert config.segment_frames == 1366
-    logmel = LogMel(config)(torch.randn(config.segment_samples))
+def test_faithful_window_is_1366_frames():
+    assert CHOI_WINDOWS.frames(CHOI) == 1366
+    logmel = LogMel(CHOI)(torch.randn(CHOI_WINDOWS.samples(CHOI)))
     assert logmel.shape == (96, 1366)
 
 
 def test_tone_lands_in_the_right_mel_band():
-    config = FeatureConfig(sample_rate=16000, n_mels=64, f_max=8000)
+    config = CHOI.model_copy(update={"sample_rate": 16000, "n_mels": 64, "f_max": 8000})
     t = torch.arange(16000) / 16000
     logmel = LogMel(config)(torch.sin(2 * math.pi * 1000 * t))
     band = int(logmel.mean(dim=1).argmax())
@@ -23,8 +28,7 @@ def test_tone_lands_in_the_right_mel_band():
 
 
 def test_batches_are_per_item_and_match_single_calls():
-    config = FeatureConfig()
-    transform = LogMel(config)
+    transform = LogMel(CHOI)
     loud, quiet = torch.randn(24000), 1e-3 * torch.randn(24000)
     batch = transform(torch.stack([loud, quiet]))
     assert torch.allclose(batch[0], transform(loud), atol=1e-4)
@@ -33,10 +37,32 @@ def test_batches_are_per_item_and_match_single_calls():
         assert item.max() - item.min() <= 80.0 + 1e-4
 
 
-def test_digest_follows_the_config():
-    assert FeatureConfig().digest() == FeatureConfig().digest()
-    assert FeatureConfig(n_mels=128).digest() != FeatureConfig().digest()
-    assert FeatureConfig.from_dict(FeatureConfig().to_dict()) == FeatureConfig()
+def test_digest_follows_the_spectrogram_settings_only():
+    assert CHOI.digest() == SpectrogramConfig.model_validate(CHOI.model_dump()).digest()
+    assert CHOI.model_copy(update={"n_mels": 128}).digest() != CHOI.digest()
+    short, short_windows = feature_settings("features=short", "features.spectrogram.n_mels=96")
+    assert short == CHOI and short_windows != CHOI_WINDOWS  # other windows share the cache
+
+
+@pytest.mark.parametrize("schema,key,value,allowed", [
+    (SpectrogramConfig, "log", "log1P", "'db' or 'log1p'"),
+    (SpectrogramConfig, "pad_mode", "zeros", "'constant' or 'reflect'"),
+    (WindowConfig, "mode", "slide", "'sliding' or 'keras'"),
+])
+def test_an_unknown_value_is_refused_naming_the_key_and_the_allowed_values(schema, key, value, allowed):
+    values = (CHOI if schema is SpectrogramConfig else CHOI_WINDOWS).model_dump()
+    with pytest.raises(ValidationError) as error:
+        schema.model_validate({**values, key: value})
+    assert key in str(error.value) and allowed in str(error.value) and value in str(error.value)
+
+
+def test_an_unknown_or_missing_key_is_refused():
+    with pytest.raises(ValidationError, match="hop_lenght"):
+        SpectrogramConfig.model_validate({**CHOI.model_dump(), "hop_lenght": 128})
+    values = CHOI_WINDOWS.model_dump()
+    del values["hop_fraction"]
+    with pytest.raises(ValidationError, match="hop_fraction"):
+        WindowConfig.model_validate(values)
 
 
 def test_window_starts_cover_the_whole_input():
@@ -51,31 +77,23 @@ def test_short_clips_are_padded_with_the_floor():
     assert padded.shape == (96, 25) and torch.all(padded[:, 10:] == -50)
     windows, starts = sliding_windows(logmel, 25, 12)
     assert windows.shape == (1, 1, 96, 25) and starts == [0]
-    assert random_crop(logmel, 25).shape == (96, 25)
+    assert random_window(logmel, 25).shape == (96, 25)
 
 
-def test_random_crop_is_a_window_of_the_input():
+def test_a_random_window_is_a_window_of_the_input():
     logmel = torch.arange(200.0).expand(4, 200)
-    crop = random_crop(logmel, 50, torch.Generator().manual_seed(1))
-    start = int(crop[0, 0])
-    assert torch.equal(crop, logmel[:, start : start + 50])
+    window = random_window(logmel, 50, torch.Generator().manual_seed(1))
+    start = int(window[0, 0])
+    assert torch.equal(window, logmel[:, start : start + 50])
 
 
-def test_aggregate_is_the_mean_per_clip():
-    values = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.2, 0.8]])
-    clips = aggregate(values, torch.tensor([0, 0, 1]), 2)
-    assert torch.allclose(clips, torch.tensor([[0.5, 0.5], [0.2, 0.8]]))
-
-
-def test_seed_chunks_follow_the_old_project():
-    from data.segments import seed_chunks
-
+def test_keras_windows_follow_the_old_project():
     size, trim = 100, 40
-    short, starts = seed_chunks(torch.ones(60), size, trim)
+    short, starts = keras_windows(torch.ones(60), size, trim)
     assert short.shape == (1, 100) and starts == [0] and short[0, 60:].abs().sum() == 0
     clip = torch.arange(150.0)
-    centre, starts = seed_chunks(clip, size, trim)  # too short to trim: the centre chunk
+    centre, starts = keras_windows(clip, size, trim)  # too short to trim: the centre window
     assert starts == [25] and torch.equal(centre[0], clip[25:125])
     song = torch.arange(420.0)
-    chunks, starts = seed_chunks(song, size, trim)  # 40 dropped at both ends, 3 whole chunks
-    assert starts == [40, 140, 240] and torch.equal(chunks[2], song[240:340])
+    windows, starts = keras_windows(song, size, trim)  # 40 dropped at both ends, 3 whole windows
+    assert starts == [40, 140, 240] and torch.equal(windows[2], song[240:340])

@@ -2,13 +2,12 @@
 
 from pathlib import Path
 
-import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
 from conftest import run_module
-from serving.precision import bf16_verified, resolve_precision
-from training.artifact import ModelArtifact
+from model.artifact import ModelArtifact
+from model.precision import bf16_verified, resolve_precision
 
 
 def _models(home):
@@ -25,15 +24,16 @@ def test_the_best_run_is_packaged_with_everything_it_needs(packaged, smoke_workd
     run = client.search_runs([client.get_experiment_by_name("genre-classification").experiment_id])[0]
     assert artifact.info["mlflow_run_id"] == run.info.run_id
     assert artifact.info["metrics"]["test_clip_acc"] == run.data.metrics["test_clip_acc"]
-    assert artifact.labels[5] == "jazz" and artifact.features.n_mels == 64
+    assert artifact.labels[5] == "jazz" and artifact.spectrogram.n_mels == 64 and artifact.windows.seconds == 3.0
     network = artifact.build_network()
-    logits, embedding = network(torch.zeros(2, 1, 64, artifact.features.segment_frames))
-    assert logits.shape == (2, 10)
+    logits, embedding = network(torch.zeros(2, 1, 64, artifact.windows.frames(artifact.spectrogram)))
+    assert logits.shape == (2, 10) and embedding.shape[0] == 2
     # bf16 against fp32 on the run's own test split (random split of the generated data: 3 per genre)
     check = artifact.info["bf16_check"]
     assert check["split"] == "random test" and check["clips"] == 30
-    assert 0 <= check["same_top_genre"] <= 30 and 0 <= check["max_probability_difference"] < 0.1
-    assert check["fp32_accuracy"] == pytest.approx(run.data.metrics["test_clip_acc"], abs=0.07)
+    assert check["same_top_genre"] >= 27 and 0 < check["max_probability_difference"] < 0.1
+    # the check cuts and averages each clip exactly as the run's test did (tests/test_model.py)
+    assert check["fp32_accuracy"] == round(run.data.metrics["test_clip_acc"], 4)
     registered = client.search_model_versions("name='genre-crnn'")
     assert registered and registered[0].run_id == run.info.run_id
     assert registered[0].tags["bentoml_tag"].startswith("genre-crnn:")
@@ -73,6 +73,12 @@ def test_bentoml_build_makes_a_bento_with_the_model(packaged, tmp_path):
     bentos = list((Path(packaged["BENTOML_HOME"]) / "bentos" / "genre-recognition").glob("*/bento.yaml"))
     assert bentos and "genre-crnn:" in bentos[0].read_text()
     assert (bentos[0].parent / "src" / "conf" / "serving.yaml").is_file()
+    # the bento installs the tested environment: the same torch/torchaudio pair as constraints.txt
+    requirements = (bentos[0].parent / "env" / "python" / "requirements.txt").read_text().splitlines()
+    constraints = (Path(__file__).resolve().parents[1] / "constraints.txt").read_text().splitlines()
+    for package in ("torch", "torchaudio"):
+        pinned = [line for line in constraints if line.startswith(f"{package}==")]
+        assert len(pinned) == 1 and pinned[0] in requirements, (pinned, requirements[:5])
 
 
 def test_without_the_runs_data_the_model_is_packaged_unchecked_and_served_in_fp32(packaged, tmp_path):

@@ -2,14 +2,16 @@
 
 import pytest
 
-from data.features import FeatureConfig
+from training.config import feature_settings
 from data.gtzan import GENRES
-from serving.precision import native_bf16, resolve_precision
-from training.artifact import ModelArtifact
+from model.artifact import ModelArtifact
+from model.precision import native_bf16, resolve_precision
 
 
 def _artifact(check: dict | None) -> ModelArtifact:
-    return ModelArtifact({"name": "crnn"}, FeatureConfig(), list(GENRES), {}, info={"bf16_check": check} if check else {})
+    spectrogram, windows = feature_settings()
+    return ModelArtifact({"name": "crnn"}, spectrogram, windows, list(GENRES), {}, "softmax",
+                         info={"bf16_check": check} if check else {})
 
 
 CHECKED = {"split": "filtered test", "clips": 290, "same_top_genre": 290, "fp32_accuracy": 0.71, "bf16_accuracy": 0.712}

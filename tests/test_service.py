@@ -40,7 +40,7 @@ def test_classifies_a_generated_clip_of_each_genre(server, unseen):
         assert set(body["probabilities"]) == set(GENRES)
         assert abs(sum(body["probabilities"].values()) - 1) < 1e-3
         assert body["duration"] == pytest.approx(30.0, abs=0.01)
-        assert body["segments"][0]["start"] == 0.0 and len(body["segments"]) >= 10
+        assert body["windows"][0]["start"] == 0.0 and len(body["windows"]) >= 10
 
 
 @pytest.mark.parametrize("name,seconds", [("elf-land.ogg", 26.8), ("machine_wars.mp3", 290.8)])
@@ -51,7 +51,7 @@ def test_classifies_real_ogg_and_mp3(server, name, seconds):
     body = answer.json()
     assert body["genre"] in GENRES and body["file"] == name
     assert body["duration"] == pytest.approx(seconds, abs=0.3)
-    assert body["segments"][-1]["end"] == pytest.approx(body["duration"], abs=0.01)
+    assert body["windows"][-1]["end"] == pytest.approx(body["duration"], abs=0.01)
 
 
 def test_recommend_ranks_the_favourite_genre_first(server, unseen):
@@ -119,3 +119,21 @@ def test_no_readable_favourite_is_a_400_and_the_server_stays_up(server, unseen):
     assert answer.status_code == 400 and "no readable favourites" in answer.text and "empty.wav" in answer.text
     again = server.post("/classify", files=_files("audio", unseen / "reggae" / "reggae.00001.wav"))
     assert again.status_code == 200 and again.json()["genre"] == "reggae"
+
+
+def test_the_openapi_document_types_both_answers(server):
+    spec = server.get("/docs.json").json()
+    schemas = spec["components"]["schemas"]
+
+    def answer_schema(path: str) -> dict:
+        content = spec["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        return schemas[content["$ref"].rsplit("/", 1)[-1]]
+
+    classify = answer_schema("/classify")
+    assert {"file", "genre", "probabilities", "duration", "windows"} <= set(classify["properties"])
+    assert classify["properties"]["windows"]["items"]["$ref"].endswith("/WindowGenres")
+    recommend = answer_schema("/recommend")
+    assert set(recommend["properties"]) == {"favorite_genre", "taste_profile", "favorites", "recommendations", "errors"}
+    entry = schemas[recommend["properties"]["recommendations"]["items"]["$ref"].rsplit("/", 1)[-1]]
+    assert {"file", "genre", "score", "reason", "probabilities"} <= set(entry["properties"])
+    assert "status" in schemas["FileError"]["properties"]

@@ -5,7 +5,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from data.features import FeatureConfig, LogMel
+from training.config import feature_settings
+from data.features import LogMel
 from data.gtzan import GENRES, index_gtzan
 from data.synthetic import SAMPLE_RATE, render_clip
 
@@ -35,7 +36,7 @@ def test_same_seed_same_audio_other_seed_other_audio():
 
 def test_genres_differ_in_their_spectra_more_than_clips_of_one_genre():
     """Classes are told apart by content: mean log-mel profiles cluster by genre."""
-    transform = LogMel(FeatureConfig(sample_rate=SAMPLE_RATE, f_max=11025))
+    transform = LogMel(feature_settings()[0].model_copy(update={"sample_rate": SAMPLE_RATE, "f_max": 11025}))
     profiles = {
         g: [transform(torch.from_numpy(render_clip(g, 10.0, np.random.default_rng([9, i, k])))).mean(-1)
             for k in range(2)]

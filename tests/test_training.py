@@ -24,9 +24,9 @@ def test_smoke_run_reaches_90_percent_and_is_fully_tracked(smoke_workdir):
     assert run.info.status == "FINISHED"
     metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
     assert metrics["test_clip_acc"] >= 0.9
-    assert {"test_segment_acc", "test_macro_f1", "test_acc_jazz"} <= set(metrics)
+    assert {"test_window_acc", "test_macro_f1", "test_acc_jazz"} <= set(metrics)
     assert params["model.network.name"] == "crnn" and params["data.split"] == "random"
-    assert params["features.n_mels"] == "64"
+    assert params["features.spectrogram.n_mels"] == "64" and params["features.windows.seconds"] == "3.0"
     assert len(tags["git_commit"]) == 40 and tags["split"] == "random" and len(tags["feature_hash"]) == 12
     epochs = client.get_metric_history(run.info.run_id, "val_clip_acc")
     assert len(epochs) == int(params["trainer.max_epochs"])
@@ -41,7 +41,7 @@ def test_smoke_run_reaches_90_percent_and_is_fully_tracked(smoke_workdir):
 def test_interrupted_run_resumes_in_the_same_mlflow_run(smoke_workdir, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = [
-        "experiment=smoke", "trainer.max_epochs=5", "data.crops_per_clip=4",
+        "experiment=smoke", "trainer.max_epochs=5", "data.windows_per_clip=4",
         f"data.root={smoke_workdir / 'data' / 'synthetic'}", f"data.cache_dir={smoke_workdir / 'cache' / 'features'}",
     ]
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
@@ -73,19 +73,19 @@ def test_interrupted_run_resumes_in_the_same_mlflow_run(smoke_workdir, tmp_path)
 def test_sweep_gives_one_run_per_job_and_same_seed_same_metrics(smoke_workdir, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_training(
-        tmp_path, "-m", "experiment=smoke", "seed=7,7", "trainer.max_epochs=2", "data.crops_per_clip=2",
+        tmp_path, "-m", "experiment=smoke", "seed=7,7", "trainer.max_epochs=2", "data.windows_per_clip=2",
         f"data.root={smoke_workdir / 'data' / 'synthetic'}", f"data.cache_dir={smoke_workdir / 'cache' / 'features'}",
         env={"MLFLOW_TRACKING_URI": uri},
     )
     _, runs = _runs(uri)
     assert len(runs) == 2
     first, second = (r.data.metrics for r in runs)
-    for name in ("test_clip_acc", "test_segment_acc", "test_macro_f1", "test_loss"):
+    for name in ("test_clip_acc", "test_window_acc", "test_macro_f1", "test_loss"):
         assert first[name] == second[name]
 
 
 def test_faithful_crnn_runs_on_a_gtzan_layout_folder(synthetic_root, tmp_path):
-    """The full-size CRNN on 29.12 s segments, a few batches, through the filtered split."""
+    """The full-size CRNN on 29.12 s windows, a few batches, through the filtered split."""
     done = run_training(
         tmp_path, "experiment=crnn", f"data.root={synthetic_root}", "trainer.max_epochs=1",
         "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",

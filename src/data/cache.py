@@ -1,6 +1,6 @@
-"""Log-mel features of a data set, computed once per feature configuration.
+"""Log-mel spectrograms of a data set, computed once per spectrogram configuration.
 
-Layout: `<cache_dir>/<feature digest>/<clip id>-<source key>.pt`. The source key hashes the
+Layout: `<cache_dir>/<spectrogram digest>/<clip id>-<source key>.pt`. The source key hashes the
 audio file's path, size and modification time, so regenerated data is never read stale. Each
 file is written to a temporary name and renamed, so an interrupted build leaves only complete
 entries and the next build resumes where it stopped.
@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from data.audio import AudioDecodeError, load_audio
-from data.features import FeatureConfig, LogMel
+from data.features import LogMel, SpectrogramConfig
 from data.gtzan import Clip
 from data.threads import ordered_map
 
@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 
 
 class FeatureCache:
-    def __init__(self, cache_dir: str | Path, features: FeatureConfig):
-        self.features = features
-        self.dir = Path(cache_dir) / features.digest()
+    def __init__(self, cache_dir: str | Path, spectrogram: SpectrogramConfig):
+        self.spectrogram = spectrogram
+        self.dir = Path(cache_dir) / spectrogram.digest()
 
     def path_for(self, clip: Clip) -> Path:
         stat = clip.path.stat()
@@ -41,11 +41,11 @@ class FeatureCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         todo = [clip for clip in clips if not self.path_for(clip).exists()]
         failed: set[str] = set()
-        logmel = LogMel(self.features)
+        logmel = LogMel(self.spectrogram)
 
         def compute(clip: Clip) -> torch.Tensor | AudioDecodeError:
             try:
-                return logmel(load_audio(clip.path, self.features.sample_rate))
+                return logmel(load_audio(clip.path, self.spectrogram.sample_rate))
             except AudioDecodeError as exc:
                 return exc
 

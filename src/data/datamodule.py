@@ -1,8 +1,9 @@
-"""`GTZANDataModule`: a GTZAN-layout folder, a split and a feature config, ready for Lightning.
+"""`GTZANDataModule`: a GTZAN-layout folder, a split and the feature settings, ready for Lightning.
 
-Training batches are random crops of cached log-mels; validation and test batches hold every
-sliding window of whole clips, with the clip each window came from, so clip accuracy is
-measured the way the service will predict.
+Training batches are random windows of cached log-mels; validation and test batches hold every
+window of whole clips (`data.windows.clip_windows`, exactly what the service cuts), with the
+clip each window came from, so clip accuracy is measured the way the service will predict.
+Every argument comes from `conf/data/*.yaml`; none has a default here.
 """
 
 from __future__ import annotations
@@ -16,40 +17,41 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from data.cache import FeatureCache
-from data.features import FeatureConfig
+from data.features import SpectrogramConfig
 from data.gtzan import GENRES, Clip, index_gtzan, make_split
-from data.segments import random_crop, sliding_windows
 from data.synthetic import generate
+from data.windows import WindowConfig, clip_windows, random_window
 
 log = logging.getLogger(__name__)
 
 
-class CropDataset(Dataset):
-    """`crops_per_clip` random segments per clip and epoch: (1, n_mels, frames), label."""
+class RandomWindowDataset(Dataset):
+    """`windows_per_clip` random windows per clip and epoch: (1, n_mels, frames), label."""
 
-    def __init__(self, logmels: list[torch.Tensor], labels: list[int], frames: int, crops_per_clip: int = 1):
+    def __init__(self, logmels: list[torch.Tensor], labels: list[int], frames: int, windows_per_clip: int):
         self.logmels, self.labels, self.frames = logmels, labels, frames
-        self.crops_per_clip = crops_per_clip
+        self.windows_per_clip = windows_per_clip
 
     def __len__(self) -> int:
-        return len(self.logmels) * self.crops_per_clip
+        return len(self.logmels) * self.windows_per_clip
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         i %= len(self.logmels)
-        return random_crop(self.logmels[i], self.frames).unsqueeze(0), self.labels[i]
+        return random_window(self.logmels[i], self.frames).unsqueeze(0), self.labels[i]
 
 
-class WindowDataset(Dataset):
-    """All sliding windows of a clip: (n, 1, n_mels, frames), label."""
+class ClipWindowsDataset(Dataset):
+    """All windows of a whole clip: (n, 1, n_mels, frames), label."""
 
-    def __init__(self, logmels: list[torch.Tensor], labels: list[int], frames: int, hop: int):
-        self.logmels, self.labels, self.frames, self.hop = logmels, labels, frames, hop
+    def __init__(self, logmels: list[torch.Tensor], labels: list[int], windows: WindowConfig, spectrogram: SpectrogramConfig):
+        self.logmels, self.labels = logmels, labels
+        self.windows, self.spectrogram = windows, spectrogram
 
     def __len__(self) -> int:
         return len(self.logmels)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        windows, _ = sliding_windows(self.logmels[i], self.frames, self.hop)
+        windows, _ = clip_windows(self.logmels[i], self.windows, self.spectrogram)
         return windows, self.labels[i]
 
 
@@ -70,32 +72,39 @@ class GTZANDataModule(L.LightningDataModule):
     def __init__(
         self,
         root: str,
-        features: dict[str, Any] | FeatureConfig,
-        split: str = "filtered",
-        split_seed: int = 0,
-        split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
-        batch_size: int = 16,
-        crops_per_clip: int = 1,
-        eval_clips_per_batch: int = 8,
-        num_workers: int = 0,
-        cache_dir: str = "cache/features",
-        synthetic: dict[str, Any] | None = None,
+        spectrogram: dict[str, Any],
+        windows: dict[str, Any],
+        split: str,
+        split_seed: int,
+        split_fractions: tuple[float, float, float],
+        batch_size: int,
+        windows_per_clip: int,
+        eval_clips_per_batch: int,
+        num_workers: int,
+        cache_dir: str,
+        synthetic: dict[str, Any] | None,
     ):
         """`synthetic` ({clips_per_genre, seconds, seed}) generates data into `root` when missing."""
         super().__init__()
         self.root = Path(root)
-        self.features = features if isinstance(features, FeatureConfig) else FeatureConfig.from_dict(dict(features))
+        self.spectrogram = SpectrogramConfig.model_validate(dict(spectrogram))
+        self.windows = WindowConfig.model_validate(dict(windows))
+        if self.windows.mode != "sliding":
+            raise ValueError(
+                f"windows.mode={self.windows.mode!r}: training cuts clips into sliding windows; "
+                "the 'keras' mode only describes how the imported Keras model is fed"
+            )
         self.split_name, self.split_seed = split, split_seed
         self.split_fractions = tuple(split_fractions)
         self.batch_size, self.eval_clips_per_batch = batch_size, eval_clips_per_batch
-        self.crops_per_clip = crops_per_clip
+        self.windows_per_clip = windows_per_clip
         self.num_workers = num_workers
-        self.cache = FeatureCache(cache_dir, self.features)
+        self.cache = FeatureCache(cache_dir, self.spectrogram)
         self.synthetic = dict(synthetic) if synthetic else None
         self.labels = list(GENRES)
-        # Stored in checkpoints, so `python -m training.evaluate` rebuilds the same data.
-        self.save_hyperparameters(ignore=["features"], logger=False)
-        self.hparams["features"] = self.features.to_dict()
+        # Stored in checkpoints: `python -m training.evaluate` rebuilds the same data, and a
+        # packaged model takes its spectrogram and window settings from here.
+        self.save_hyperparameters(logger=False)
         self.test_split = "test"  # the split test_dataloader serves; evaluate may point it elsewhere
         self.clips: dict[str, list[Clip]] = {}
         self._logmels: dict[str, list[torch.Tensor]] = {}
@@ -105,10 +114,12 @@ class GTZANDataModule(L.LightningDataModule):
             generate(self.root, **self.synthetic)
         self._split_and_cache()
 
+    def split_clips(self) -> dict[str, list[Clip]]:
+        """The clips of each split, as listed (before the cache drops undecodable ones)."""
+        return make_split(index_gtzan(self.root), self.split_name, self.split_seed, self.split_fractions)
+
     def _split_and_cache(self) -> dict[str, list[Clip]]:
-        index = index_gtzan(self.root)
-        split = make_split(index, self.split_name, self.split_seed, self.split_fractions)
-        return {name: self.cache.build(clips, self.num_workers) for name, clips in split.items()}
+        return {name: self.cache.build(clips, self.num_workers) for name, clips in self.split_clips().items()}
 
     def setup(self, stage: str | None = None) -> None:
         if self.clips:
@@ -125,8 +136,8 @@ class GTZANDataModule(L.LightningDataModule):
         return [clip.label for clip in self.clips[name]]
 
     def train_dataloader(self) -> DataLoader:
-        dataset = CropDataset(
-            self._logmels["train"], self._labels("train"), self.features.segment_frames, self.crops_per_clip
+        dataset = RandomWindowDataset(
+            self._logmels["train"], self._labels("train"), self.windows.frames(self.spectrogram), self.windows_per_clip
         )
         return DataLoader(
             dataset, batch_size=self.batch_size, shuffle=True, drop_last=len(dataset) > self.batch_size,
@@ -135,9 +146,7 @@ class GTZANDataModule(L.LightningDataModule):
 
     def eval_dataloader(self, name: str) -> DataLoader:
         """Whole clips of split `name` ("train", "valid" or "test") as window batches."""
-        dataset = WindowDataset(
-            self._logmels[name], self._labels(name), self.features.segment_frames, self.features.eval_hop_frames
-        )
+        dataset = ClipWindowsDataset(self._logmels[name], self._labels(name), self.windows, self.spectrogram)
         return DataLoader(
             dataset, batch_size=self.eval_clips_per_batch, collate_fn=collate_windows,
             num_workers=self.num_workers, persistent_workers=self.num_workers > 0,

@@ -1,79 +1,56 @@
-"""Log-mel features: one configuration, one transform, used for training and serving alike.
+"""Log-mel spectrograms: one configuration, one transform, for training and serving alike.
 
-The `FeatureConfig` travels with every packaged model, so the service can never compute
-features differently from the run that trained the weights.
+`SpectrogramConfig` travels with every packaged model, so the service can never compute
+features differently from the run that trained the weights. Its digest keys the feature cache:
+only settings that change the spectrogram belong here (how it is cut into windows does not,
+see `data.windows`). The values live in `conf/features/*.yaml`; this schema only checks them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import torch
+from pydantic import BaseModel, ConfigDict
 from torch import nn
 from torchaudio import transforms as T
 
 
-@dataclass(frozen=True)
-class FeatureConfig:
-    """How audio becomes the network's input. Defaults follow Choi et al. 2016 (12 kHz, 96 mels)."""
+class Schema(BaseModel):
+    """A settings block read from YAML: every key required, unknown keys and values refused,
+    the error naming the key and the allowed values."""
 
-    sample_rate: int = 12000
-    n_fft: int = 512
-    hop_length: int = 256
-    n_mels: int = 96
-    f_min: float = 0.0
-    f_max: float | None = None
-    # librosa's filterbank (Slaney mel scale and area normalisation) unless told otherwise.
-    mel_scale: Literal["slaney", "htk"] = "slaney"
-    mel_norm: Literal["slaney"] | None = "slaney"
-    log: Literal["db", "log1p"] = "db"
-    top_db: float | None = 80.0
-    # Exponent applied to the mel power spectrogram before the log (the old model used 2).
-    mel_exponent: float = 1.0
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SpectrogramConfig(Schema):
+    """How audio becomes a log-mel spectrogram (conf/features/choi.yaml: Choi et al. 2016)."""
+
+    sample_rate: int
+    n_fft: int
+    hop_length: int
+    n_mels: int
+    f_min: float
+    f_max: float | None
+    mel_scale: Literal["slaney", "htk"]
+    mel_norm: Literal["slaney"] | None
+    log: Literal["db", "log1p"]
+    top_db: float | None
+    # Exponent applied to the mel power spectrogram before the log (the old Keras model used 2).
+    mel_exponent: float
     # Padding of the centred STFT at both ends ("reflect" in librosa before 0.10).
-    pad_mode: Literal["constant", "reflect"] = "constant"
-    segment_seconds: float = 29.12
-    # Hop between evaluation / serving windows, as a fraction of the segment.
-    eval_hop_fraction: float = 0.5
-    # How a song becomes windows when predicting. "sliding": the song's log-mel cut into
-    # windows every eval_hop_fraction. "seed": the old project's rule (see
-    # data.segments.seed_chunks): audio cut first, each chunk's log-mel computed on its own.
-    windowing: Literal["sliding", "seed"] = "sliding"
-    # "seed" windowing drops this much at both ends of songs long enough to keep a window.
-    trim_seconds: float = 0.0
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "FeatureConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - names
-        if unknown:
-            raise ValueError(f"unknown feature settings: {sorted(unknown)}")
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    pad_mode: Literal["constant", "reflect"]
 
     def digest(self) -> str:
         """Short stable hash: names the feature cache and tags MLflow runs."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        blob = json.dumps(self.model_dump(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
-    @property
-    def segment_samples(self) -> int:
-        return round(self.segment_seconds * self.sample_rate)
-
-    @property
-    def segment_frames(self) -> int:
-        """Frames of one segment with a centred STFT (1366 for 29.12 s at 12 kHz, hop 256)."""
-        return 1 + self.segment_samples // self.hop_length
-
-    @property
-    def eval_hop_frames(self) -> int:
-        return max(1, round(self.segment_frames * self.eval_hop_fraction))
+    def frames(self, samples: int) -> int:
+        """Frames of a centred STFT over `samples` (1366 for 29.12 s at 12 kHz, hop 256)."""
+        return 1 + samples // self.hop_length
 
     def frames_to_seconds(self, frames: int) -> float:
         return frames * self.hop_length / self.sample_rate
@@ -85,7 +62,7 @@ class LogMel(nn.Module):
     The dB floor (`top_db`) is taken per item, never across a batch.
     """
 
-    def __init__(self, config: FeatureConfig):
+    def __init__(self, config: SpectrogramConfig):
         super().__init__()
         self.config = config
         self.mel = T.MelSpectrogram(

@@ -11,7 +11,6 @@ List files hold one audio path per line, relative to the list file's folder; bla
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -21,13 +20,13 @@ from rich.table import Table
 from tqdm.auto import tqdm
 
 from data.audio import AudioDecodeError
+from model.artifact import ModelArtifact
+from model.precision import load_classifier
+from model.predict import GenrePredictor, SongPrediction
 from serving.config import ServingConfig, load_config
 from serving.plots import genre_bars
-from serving.precision import resolve_precision
-from serving.predict import GenrePredictor, SongPrediction
 from serving.recommend import NoFavouritesError
-from serving.report import recommendation
-from training.artifact import ModelArtifact
+from serving.responses import ClassifyResponse, FileError, classification, recommendation
 
 
 def read_list(path: Path) -> list[Path]:
@@ -49,7 +48,7 @@ def predict_all(predictor: GenrePredictor, paths: list[Path], what: str, max_sec
         try:
             songs.append(predictor.predict(path, max_seconds=max_seconds))
         except AudioDecodeError as exc:
-            errors.append({"file": str(path), "error": str(exc)})
+            errors.append(FileError(file=str(path), error=str(exc)))
             print(f"skipping {path}: {exc.reason}", file=sys.stderr)
     return songs, errors
 
@@ -60,9 +59,9 @@ def load_predictor(tag: str, config: ServingConfig) -> GenrePredictor:
     except bentoml.exceptions.NotFound:
         sys.exit(f"no model {tag!r} in the BentoML store: run `python -m training.package` first")
     artifact = ModelArtifact.load(model.path)
-    precision, why = resolve_precision(config.precision, artifact)
-    print(f"{model.tag}: {config.backend} {why}", file=sys.stderr)
-    return GenrePredictor(artifact, config.backend, precision, config.network_batch)
+    classifier, how = load_classifier(artifact, config.backend, config.precision, config.network_batch)
+    print(f"{model.tag}: {how}", file=sys.stderr)
+    return GenrePredictor(artifact, classifier)
 
 
 def distribution_table(songs: list[SongPrediction], title: str) -> Table:
@@ -81,7 +80,7 @@ def classify(args: argparse.Namespace, predictor: GenrePredictor, max_seconds: f
     songs, errors = predict_all(predictor, args.files, "classifying", max_seconds)
     write_plots(songs, args.plots)
     if args.json:
-        print(json.dumps({"songs": [s.to_json() for s in songs], "errors": errors}, indent=2))
+        print(ClassifyResponse(songs=[classification(s) for s in songs], errors=errors).model_dump_json(indent=2, exclude_none=True))
     elif songs:
         Console().print(distribution_table(songs, "Genre distribution per song"))
     return 1 if errors and not songs else 0
@@ -96,16 +95,16 @@ def recommend(args: argparse.Namespace, predictor: GenrePredictor, max_seconds: 
     except NoFavouritesError as exc:
         sys.exit(f"error: {exc}")
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(result.model_dump_json(indent=2, exclude_none=True))
         return 0
     console = Console()
     console.print(distribution_table(favourites, "Your favourites"))
-    console.print(f"Favourite genre: [bold]{result['favorite_genre']}[/bold]")
+    console.print(f"Favourite genre: [bold]{result.favorite_genre}[/bold]")
     table = Table(title="Recommendations")
     for column in ("#", "song", "genre", "score", "why"):
         table.add_column(column)
-    for rank, entry in enumerate(result["recommendations"], 1):
-        table.add_row(str(rank), entry["file"], entry["genre"], f"{entry['score']:.3f}", entry["reason"])
+    for rank, entry in enumerate(result.recommendations, 1):
+        table.add_row(str(rank), entry.file, entry.genre, f"{entry.score:.3f}", entry.reason)
     console.print(table)
     return 0
 

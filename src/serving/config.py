@@ -1,42 +1,45 @@
-"""Serving settings: `conf/serving.yaml`, or the file named by GENRE_SERVING_CONFIG;
-GENRE_MODEL_TAG overrides the model tag (e.g. `genre-crnn-seed:latest`)."""
+"""Serving settings, read once: `conf/serving.yaml` holds the values; GENRE_SERVING_CONFIG names a
+YAML file whose keys override them; GENRE_MODEL_TAG overrides the model tag (e.g.
+`genre-crnn-keras:latest`). The model name itself comes from `conf/tracking.yaml`, the one place
+that names it. `ServingConfig` only checks: every key required, unknown keys and values refused."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from serving.precision import PrecisionSetting
-from training.models.inference import Backend
+from data.features import Schema
+from model.precision import PrecisionSetting
+from model.runtime import Backend
 
-DEFAULT_FILE = Path(__file__).resolve().parents[2] / "conf" / "serving.yaml"
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
-@dataclass(frozen=True)
-class ServingConfig:
-    model_tag: str = "genre-crnn:latest"
-    max_upload_mb: float = 50.0
-    max_duration_seconds: float = 900.0
-    max_files: int = 50
-    top_k: int = 10
-    genre_weight: float = 0.7
-    max_batch_size: int = 64
-    max_latency_ms: int = 10000
-    backend: Backend = "fused"
-    precision: PrecisionSetting = "auto"
-    network_batch: int = 1
+class ServingConfig(Schema):
+    model_tag: str
+    max_upload_mb: float
+    max_duration_seconds: float
+    max_files: int
+    top_k: int
+    genre_weight: float
+    max_batch_size: int
+    max_latency_ms: int
+    backend: Backend
+    precision: PrecisionSetting
+    network_batch: int
 
 
 def load_config() -> ServingConfig:
-    path = Path(os.environ.get("GENRE_SERVING_CONFIG", DEFAULT_FILE))
-    values = dict(OmegaConf.to_container(OmegaConf.load(path))) if path.is_file() else {}
+    tracking = OmegaConf.load(CONF_DIR / "tracking.yaml")
+    layers = [OmegaConf.load(CONF_DIR / "serving.yaml")]
+    if os.environ.get("GENRE_SERVING_CONFIG"):
+        layers.append(OmegaConf.load(os.environ["GENRE_SERVING_CONFIG"]))
     if os.environ.get("GENRE_MODEL_TAG"):
-        values["model_tag"] = os.environ["GENRE_MODEL_TAG"]
-    unknown = set(values) - {f.name for f in dataclasses.fields(ServingConfig)}
-    if unknown:
-        raise ValueError(f"{path}: unknown serving settings {sorted(unknown)}")
-    return ServingConfig(**values)
+        layers.append(OmegaConf.create({"model_tag": os.environ["GENRE_MODEL_TAG"]}))
+    # model_tag may say ${tracking.model_name}; the tracking block is only there to resolve it.
+    merged = OmegaConf.merge({"tracking": {"model_name": tracking.tracking.model_name}}, *layers)
+    values = OmegaConf.to_container(merged, resolve=True)
+    values.pop("tracking")
+    return ServingConfig.model_validate(values)

@@ -1,10 +1,10 @@
 """The BentoML service: `bentoml serve` from the repository root.
 
 Two services in one deployment:
-- `SegmentClassifier` holds the network behind one batchable API, so BentoML's adaptive
-  batching merges the windows of concurrent requests into shared forward passes;
+- `GenreNetwork` holds the network behind one batchable API, so BentoML's adaptive batching
+  merges the windows of concurrent requests into shared forward passes;
 - `GenreService` is the public face: `POST /classify` and `POST /recommend`. It decodes
-  uploads, computes features (in threads), calls the classifier, and never lets one bad file
+  uploads, computes features (in threads), calls the network, and never lets one bad file
   spoil a request: a file that cannot be used gets its own error with the reason.
 """
 
@@ -15,7 +15,6 @@ import logging
 import tempfile
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
 
 import bentoml
 import numpy as np
@@ -23,12 +22,12 @@ import torch
 from bentoml.exceptions import BentoMLException, InvalidArgument
 
 from data.audio import AudioDecodeError
+from model.artifact import ModelArtifact
+from model.precision import load_classifier
+from model.predict import SongAnalyzer, SongPrediction
 from serving.config import load_config
-from serving.precision import resolve_precision
-from serving.predict import SongAnalyzer, SongPrediction, WindowClassifier
 from serving.recommend import NoFavouritesError
-from serving.report import recommendation
-from training.artifact import ModelArtifact
+from serving.responses import Classification, FileError, RecommendResponse, classification, recommendation
 
 # A child of BentoML's logger, so its lines reach `bentoml serve`'s output.
 log = logging.getLogger("bentoml.genre_service")
@@ -48,15 +47,15 @@ def uploaded_name(path: Path) -> str:
     return name[prefix:] if name.startswith(tempfile.gettempprefix()) and len(name) > prefix else name
 
 
-@bentoml.service(name="genre-segments", traffic={"timeout": 600})
-class SegmentClassifier:
+@bentoml.service(name="genre-network", traffic={"timeout": 600})
+class GenreNetwork:
     model = bentoml.models.BentoModel(CONFIG.model_tag)
 
     def __init__(self) -> None:
-        artifact = ModelArtifact.load(self.model.path)
-        precision, why = resolve_precision(CONFIG.precision, artifact)
-        log.info("%s: %s %s", self.model.tag, CONFIG.backend, why)
-        self.classifier = WindowClassifier(artifact, CONFIG.backend, precision, CONFIG.network_batch)
+        self.classifier, how = load_classifier(
+            ModelArtifact.load(self.model.path), CONFIG.backend, CONFIG.precision, CONFIG.network_batch
+        )
+        log.info("%s: %s", self.model.tag, how)
 
     @bentoml.api(batchable=True, batch_dim=(0, 0), max_batch_size=CONFIG.max_batch_size, max_latency_ms=CONFIG.max_latency_ms)
     def forward(self, windows: np.ndarray) -> np.ndarray:
@@ -67,21 +66,21 @@ class SegmentClassifier:
 @bentoml.service(name="genre-recognition", traffic={"timeout": 600})
 class GenreService:
     model = bentoml.models.BentoModel(CONFIG.model_tag)
-    segments = bentoml.depends(SegmentClassifier)
+    network = bentoml.depends(GenreNetwork)
 
     def __init__(self) -> None:
         # Decoding and features are light; one thread here leaves the cores to the network in
-        # SegmentClassifier's process instead of oversubscribing them.
+        # GenreNetwork's process instead of oversubscribing them.
         torch.set_num_threads(1)
         self.analyzer = SongAnalyzer(ModelArtifact.load(self.model.path))
 
     @bentoml.api
-    async def classify(self, audio: Path) -> dict[str, Any]:
+    async def classify(self, audio: Path) -> Classification:
         """One song -> its top genre, genre distribution, per-window distributions and duration."""
-        return (await self._predict(audio)).to_json()
+        return classification(await self._predict(audio))
 
     @bentoml.api
-    async def recommend(self, favorites: list[Path], candidates: list[Path], top_k: int = CONFIG.top_k) -> dict[str, Any]:
+    async def recommend(self, favorites: list[Path], candidates: list[Path], top_k: int = CONFIG.top_k) -> RecommendResponse:
         """Rank the candidates by how well they match the favourites' genres and sound."""
         if len(favorites) + len(candidates) > CONFIG.max_files:
             raise PayloadTooLarge(
@@ -94,7 +93,7 @@ class GenreService:
         errors = []
         for path, result in zip(paths, results):
             if isinstance(result, BentoMLException):
-                errors.append({"file": uploaded_name(path), "error": str(result), "status": result.error_code.value})
+                errors.append(FileError(file=uploaded_name(path), error=str(result), status=result.error_code.value))
             elif isinstance(result, BaseException):
                 raise result
         favourite_songs = [r for r in results[: len(favorites)] if isinstance(r, SongPrediction)]
@@ -102,7 +101,7 @@ class GenreService:
         try:
             return recommendation(self.analyzer.labels, favourite_songs, candidate_songs, errors, top_k, CONFIG.genre_weight)
         except NoFavouritesError as exc:
-            details = "; ".join(e["error"] for e in errors)
+            details = "; ".join(e.error for e in errors)
             raise InvalidArgument(f"{exc}" + (f" ({details})" if details else "")) from None
 
     async def _predict(self, path: Path) -> SongPrediction:
@@ -115,5 +114,5 @@ class GenreService:
             song = await asyncio.to_thread(self.analyzer.prepare, path, CONFIG.max_duration_seconds)
         except AudioDecodeError as exc:
             raise InvalidArgument(f"{name}: {exc.reason}") from None
-        outputs = await self.segments.to_async.forward(song.windows)
+        outputs = await self.network.to_async.forward(song.windows)
         return self.analyzer.summarize(name, song, np.asarray(outputs))

@@ -10,7 +10,6 @@ point it at other data.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -19,9 +18,10 @@ import lightning as L
 from mlflow.tracking import MlflowClient
 
 from data.datamodule import GTZANDataModule
+from training.config import compose_config
 from training.module import GenreClassifier
+from training.results import print_results
 from training.tracking import download_best_checkpoint
-from training.train import print_results
 
 
 def evaluate(checkpoint: Path, split: str = "test", data_root: str | None = None, workers: int | None = None) -> dict[str, float]:
@@ -37,14 +37,15 @@ def evaluate(checkpoint: Path, split: str = "test", data_root: str | None = None
 
 
 def main(argv: list[str] | None = None) -> None:
+    tracking = compose_config().tracking
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("checkpoint", nargs="?", type=Path, help="a Lightning checkpoint of this project")
     source.add_argument("--run-id", help="an MLflow run id: evaluate its best checkpoint")
     parser.add_argument("--split", default="test", choices=["train", "valid", "test"])
     parser.add_argument("--data-root", help="evaluate on this GTZAN-layout folder instead")
-    parser.add_argument("--workers", type=int, help="data loader workers")
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
+    parser.add_argument("--workers", type=int, help="data loader workers (default: the checkpoint's)")
+    parser.add_argument("--tracking-uri", default=tracking.uri, help=f"MLflow store (default {tracking.uri})")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         try:

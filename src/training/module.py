@@ -1,8 +1,9 @@
 """`GenreClassifier`: the LightningModule that trains any network of `training.models`.
 
-Training sees one random segment per clip; validation and test see every window of whole
-clips and report clip accuracy (mean of segment probabilities per clip, the headline metric),
-segment accuracy, macro-F1 and per-class accuracy, as the service will predict.
+Training sees random windows of each clip; validation and test see every window of whole
+clips and report clip accuracy (the mean of the window probabilities per clip, the headline
+metric, computed by the same `model.predict` rules as the service), window accuracy, macro-F1
+and per-class accuracy.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import torchmetrics
 from hydra.utils import instantiate
 from torchaudio import transforms as T
 
-from data.segments import aggregate
-from training.models import build_network
+from model.networks import build_network
+from model.predict import song_means, window_probabilities
 
 
 class GenreClassifier(L.LightningModule):
@@ -26,27 +27,25 @@ class GenreClassifier(L.LightningModule):
         network: dict[str, Any],
         optimizer: dict[str, Any],
         labels: list[str],
-        features: dict[str, Any],
-        scheduler: dict[str, Any] | None = None,
-        augment: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None,
+        augment: dict[str, float],
     ):
-        """`optimizer`/`scheduler` are Hydra `_partial_` specs; `features` is stored so a
-        checkpoint carries everything needed to compute its inputs."""
+        """`optimizer`/`scheduler` are Hydra `_partial_` specs (conf/model/*.yaml); the network
+        gets one output per label."""
         super().__init__()
         self.save_hyperparameters(logger=False)
-        self.network = build_network(network)
         self.labels = list(labels)
-        augment = dict(augment or {})
-        self.mixup_alpha = float(augment.get("mixup_alpha", 0.0))
+        self.network = build_network(network, len(self.labels))
+        self.mixup_alpha = float(augment["mixup_alpha"])
         self.masks = torch.nn.Sequential(
-            *([T.FrequencyMasking(augment["freq_mask"], iid_masks=True)] if augment.get("freq_mask") else []),
-            *([T.TimeMasking(augment["time_mask"], iid_masks=True)] if augment.get("time_mask") else []),
+            *([T.FrequencyMasking(augment["freq_mask"], iid_masks=True)] if augment["freq_mask"] else []),
+            *([T.TimeMasking(augment["time_mask"], iid_masks=True)] if augment["time_mask"] else []),
         )
         n = len(self.labels)
         self.train_acc = torchmetrics.classification.MulticlassAccuracy(n, average="micro")
         self.eval_metrics = torch.nn.ModuleDict({
             stage: torchmetrics.MetricCollection({
-                "segment_acc": torchmetrics.classification.MulticlassAccuracy(n, average="micro"),
+                "window_acc": torchmetrics.classification.MulticlassAccuracy(n, average="micro"),
                 "clip_acc": torchmetrics.classification.MulticlassAccuracy(n, average="micro"),
                 "macro_f1": torchmetrics.classification.MulticlassF1Score(n, average="macro"),
                 "class_acc": torchmetrics.classification.MulticlassAccuracy(n, average="none"),
@@ -72,22 +71,22 @@ class GenreClassifier(L.LightningModule):
             loss = F.cross_entropy(logits, y)
         self.train_acc(logits, y)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
-        self.log("train_segment_acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(x))
+        self.log("train_window_acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(x))
         return loss
 
     def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
         logits, _ = self(batch["x"])
-        probs = logits.softmax(dim=-1)
-        clip_probs = aggregate(probs, batch["clip_index"], len(batch["clip_y"]))
+        probs = window_probabilities(logits, "softmax")
+        clip_probs = song_means(probs, batch["clip_index"], len(batch["clip_y"]))
         metrics = self.eval_metrics[stage]
-        metrics["segment_acc"].update(probs, batch["y"])
+        metrics["window_acc"].update(probs, batch["y"])
         for name in ("clip_acc", "macro_f1", "class_acc", "confusion"):
             metrics[name].update(clip_probs, batch["clip_y"])
         self.log(f"{stage}_loss", F.cross_entropy(logits, batch["y"]), batch_size=len(batch["y"]))
 
     def _eval_epoch_end(self, stage: str) -> None:
         results = self.eval_metrics[stage].compute()
-        for name in ("segment_acc", "clip_acc", "macro_f1"):
+        for name in ("window_acc", "clip_acc", "macro_f1"):
             self.log(f"{stage}_{name}", results[name], prog_bar=name == "clip_acc")
         for label, value in zip(self.labels, results["class_acc"]):
             self.log(f"{stage}_acc_{label}", value)

@@ -1,20 +1,19 @@
 """Package the best finished MLflow run into the BentoML model store (and the MLflow registry).
 
-    python -m training.package [--run-id ID] [--metric best_val_clip_acc] [--name genre-crnn]
+    python -m training.package [--run-id ID] [--metric METRIC] [--name NAME]
 
-Picks the finished run with the highest `--metric` (default: its best validation clip
-accuracy), checks that its best checkpoint loads, and saves a BentoML model holding the weights,
+Picks the finished run with the highest `--metric` (default `tracking.ranking_metric` of
+conf/tracking.yaml: the best validation clip accuracy), checks that its best checkpoint loads, and saves a BentoML model holding the weights,
 network config, feature config, labels, the run's metrics and its run id. Nothing is written
 when no run qualifies, the checkpoint does not load, or the model already served scored better
 (`--force` overrides the last). It also runs the run's test split in fp32 and bf16 and keeps
-the comparison in the model, where `precision: auto` reads it (serving.precision). Honours
+the comparison in the model, where `precision: auto` reads it (model.precision). Honours
 MLFLOW_TRACKING_URI and BENTOML_HOME.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -25,12 +24,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from data.datamodule import GTZANDataModule
-from data.gtzan import index_gtzan, make_split
-from serving.precision import CHECK_KEY, check_bf16, describe_check
-from training.artifact import ModelArtifact
+from model.artifact import ModelArtifact
+from model.precision import CHECK_KEY, check_bf16, describe_check
+from training.config import compose_config
 from training.tracking import BEST_CHECKPOINT_TAG, download_best_checkpoint
-
-DEFAULT_METRIC = "best_val_clip_acc"
 
 
 class PackagingError(RuntimeError):
@@ -69,8 +66,7 @@ def latest_model(name: str) -> bentoml.Model | None:
 
 
 def package(
-    client: MlflowClient, experiment: str = "genre-classification", metric: str = DEFAULT_METRIC,
-    run_id: str | None = None, name: str = "genre-crnn", force: bool = False, check_precision: bool = True,
+    client: MlflowClient, experiment: str, metric: str, run_id: str | None, name: str, force: bool, check_precision: bool,
 ) -> bentoml.Model:
     run = choose_run(client, experiment, metric, run_id)
     metrics = dict(run.data.metrics)
@@ -103,7 +99,7 @@ def package(
         labels={"source": "mlflow", "mlflow_run_id": run.info.run_id, "network": artifact.network_config["name"]},
         # The full network and feature configs live in the model's model.json.
         metadata={"metrics": metrics, "mlflow_run_id": run.info.run_id, "labels": artifact.labels,
-                  "feature_hash": artifact.features.digest(), CHECK_KEY: artifact.info[CHECK_KEY]},
+                  "feature_hash": artifact.spectrogram.digest(), CHECK_KEY: artifact.info[CHECK_KEY]},
     ) as model:
         artifact.save(model.path)
     register(client, run, name, str(model.tag))
@@ -111,11 +107,11 @@ def package(
 
 
 def check_bf16_on_test_split(artifact: ModelArtifact, checkpoint: Path) -> dict:
-    """serving.precision's bf16 check on the run's own test split, rebuilt from the data
+    """model.precision's bf16 check on the run's own test split, rebuilt from the data
     settings its checkpoint carries; a note saying why where that data is not here."""
     data = GTZANDataModule.load_from_checkpoint(checkpoint, weights_only=True)
     try:
-        clips = make_split(index_gtzan(data.root), data.split_name, data.split_seed, data.split_fractions)["test"]
+        clips = data.split_clips()["test"]
     except (FileNotFoundError, ValueError) as exc:
         print(f"bf16 not checked: {exc}", file=sys.stderr)
         return {"skipped": str(exc)}
@@ -136,15 +132,17 @@ def register(client: MlflowClient, run: Run, name: str, bento_tag: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    tracking = compose_config().tracking
     parser = argparse.ArgumentParser(prog="python -m training.package", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-id", help="package this run instead of the best one")
-    parser.add_argument("--metric", default=DEFAULT_METRIC, help=f"rank runs by this metric, highest first (default {DEFAULT_METRIC})")
-    parser.add_argument("--experiment", default="genre-classification")
-    parser.add_argument("--name", default="genre-crnn", help="BentoML model name")
+    parser.add_argument("--metric", default=tracking.ranking_metric,
+                        help=f"rank runs by this metric, highest first (default {tracking.ranking_metric})")
+    parser.add_argument("--experiment", default=tracking.experiment, help=f"MLflow experiment (default {tracking.experiment})")
+    parser.add_argument("--name", default=tracking.model_name, help=f"BentoML model name (default {tracking.model_name})")
     parser.add_argument("--force", action="store_true", help="package even if the served model scored better")
     parser.add_argument("--no-bf16-check", action="store_true",
                         help="skip the fp32/bf16 comparison on the run's test split (then precision auto serves fp32)")
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db")
+    parser.add_argument("--tracking-uri", default=tracking.uri, help=f"MLflow store (default {tracking.uri})")
     args = parser.parse_args(argv)
     try:
         model = package(MlflowClient(args.tracking_uri), args.experiment, args.metric, args.run_id, args.name, args.force,

@@ -1,4 +1,4 @@
-"""MLflow bookkeeping around a training run: params, tags, resuming, artifacts."""
+"""MLflow bookkeeping around a training run: which run to continue, what to record, artifacts."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from typing import Any
 import matplotlib.pyplot as plt
 import mlflow
 import torch
+from lightning.pytorch.loggers import MLFlowLogger
 from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
 
-from training.reports import class_report, confusion_figure
+from data.datamodule import GTZANDataModule
+from training.results import class_report, confusion_figure
 
 CHECKPOINT_DIR_TAG = "checkpoint_dir"
 BEST_CHECKPOINT_TAG = "best_checkpoint"  # the artifact path of the best checkpoint
@@ -37,6 +40,18 @@ def git_commit() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def resume_point(cfg: DictConfig, client: MlflowClient) -> tuple[str | None, Path | None]:
+    """(MLflow run id, checkpoint) that `resume=` asks to continue, or (None, None) for a new run."""
+    if cfg.resume in (False, None, "false"):
+        return None, None
+    if cfg.resume is True or cfg.resume == "true":
+        return find_resumable_run(client, cfg.tracking.experiment)
+    checkpoint = Path(cfg.resume)
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"resume={cfg.resume}: no such checkpoint")
+    return run_id_of_checkpoint(client, cfg.tracking.experiment, checkpoint), checkpoint
 
 
 def find_resumable_run(client: MlflowClient, experiment_name: str) -> tuple[str, Path]:
@@ -67,6 +82,22 @@ def run_id_of_checkpoint(client: MlflowClient, experiment_name: str, checkpoint:
     return runs[0].info.run_id if runs else None
 
 
+def record_new_run(logger: MLFlowLogger, cfg: DictConfig, data: GTZANDataModule, checkpoint_dir: Path) -> None:
+    """What a new run starts with: the resolved config as params; commit, split, spectrogram
+    digest, data folder, network and checkpoint folder as tags (resume finds runs by the last)."""
+    logger.log_hyperparams(flatten(OmegaConf.to_container(cfg, resolve=True)))
+    tags = {
+        "git_commit": git_commit(),
+        "split": data.split_name,
+        "feature_hash": data.spectrogram.digest(),
+        "data_root": str(Path(data.root).resolve()),
+        "network": cfg.model.network.name,
+        CHECKPOINT_DIR_TAG: str(checkpoint_dir),
+    }
+    for key, value in tags.items():
+        logger.experiment.set_tag(logger.run_id, key, value)
+
+
 def log_test_report(
     client: MlflowClient, run_id: str, confusion: torch.Tensor, labels: list[str], best_checkpoint: Path
 ) -> None:
@@ -95,4 +126,3 @@ def download_best_checkpoint(client: MlflowClient, run_id: str, into: Path) -> P
 def set_tracking(uri: str) -> MlflowClient:
     mlflow.set_tracking_uri(uri)
     return MlflowClient(uri)
-

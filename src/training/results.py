@@ -1,4 +1,5 @@
-"""Pictures and tables of a test: what people look at in `mlflow ui`."""
+"""How a test's results are shown: the confusion matrix as a picture and a per-class report
+(what people look at in `mlflow ui`), and the metrics as a table on the terminal."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
 
 
 def confusion_figure(confusion: torch.Tensor, labels: list[str], title: str = "test clips") -> plt.Figure:
@@ -43,3 +46,21 @@ def class_report(confusion: torch.Tensor, labels: list[str]) -> dict[str, dict[s
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         report[label] = {"clips": int(support), "precision": precision, "recall": recall, "f1": f1}
     return report
+
+
+HEADLINE = ("test_clip_acc", "test_window_acc", "test_macro_f1")
+
+
+def print_results(results: dict[str, float], title: str, caption: str) -> None:
+    """The headline metrics, then per-class accuracy, as a table on the terminal."""
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name in HEADLINE:
+        table.add_row(name, f"{results[name]:.4f}")
+    for name, value in sorted(results.items()):
+        if name.startswith("test_acc_"):
+            table.add_row(name, f"{value:.4f}")
+    console = Console()
+    console.print(table)
+    console.print(caption)

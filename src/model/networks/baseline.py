@@ -9,7 +9,7 @@ from torch import nn
 
 
 class ConvPoolNet(nn.Module):
-    def __init__(self, n_mels: int = 96, n_classes: int = 10, channels: Sequence[int] = (16, 32, 64), dropout: float = 0.3):
+    def __init__(self, n_mels: int, n_classes: int, channels: Sequence[int], dropout: float):
         super().__init__()
         layers: list[nn.Module] = [nn.BatchNorm2d(1)]
         widths = [1, *channels]
@@ -23,7 +23,6 @@ class ConvPoolNet(nn.Module):
         self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(2 * channels[-1], n_classes)
-        self.embedding_dim = 2 * channels[-1]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(batch, 1, n_mels, frames) -> logits, embedding (mean and max over time-frequency)."""

@@ -1,12 +1,12 @@
-"""Import the old project's trained CRNN (Keras 1.1 / Theano HDF5 weights) as a packaged model.
+"""Import the old project's trained Keras CRNN (Keras 1.1 / Theano HDF5 weights) as a packaged model.
 
-    python -m training.import_seed crnn_gtzan_jsalbert.h5 [--name genre-crnn-seed]
+    python -m training.import_keras crnn_gtzan_jsalbert.h5 [--name NAME] [--check-data DIR]
 
 The weights were trained by the old project's authors (jsalbert/Music-Genre-Classification-
 with-Deep-Learning, MIT licence), who report 80% accuracy on the 1000 GTZAN clips after
-fine-tuning on 30 songs per genre of their own. `scripts/download_seed_model.sh` fetches them.
-The model is saved to the BentoML store with a feature config that reproduces how the old
-project fed it, so `bentoml serve` and `python -m serving` use it like a model trained here.
+fine-tuning on 30 songs per genre of their own. `scripts/download_keras_model.sh` fetches them.
+The model is saved to the BentoML store with the feature settings that reproduce how the old
+project fed it (conf/features/keras.yaml), so `bentoml serve` and `python -m serving` use it like a model trained here.
 """
 
 from __future__ import annotations
@@ -21,24 +21,15 @@ import h5py
 import numpy as np
 import torch
 
-from data.features import FeatureConfig
 from data.gtzan import GENRES, index_gtzan
-from serving.precision import CHECK_KEY, check_bf16, describe_check
-from training.artifact import ModelArtifact
+from model.artifact import ModelArtifact
+from model.precision import CHECK_KEY, check_bf16, describe_check
+from training.config import compose_config, feature_settings
 
-SEED_SHA256 = "e6d7d9aa90eef37e84f604e122a7550a881d2e927a7aa9f6308ceb6b8c2063f2"
-
-# librosa 0.5 as the old project called it: load at 12 kHz, melspectrogram(n_fft=512, hop=256,
-# n_mels=96; centred STFT with reflect padding, Slaney mel filters), squared once more,
-# logamplitude(ref_power=1.0) = 10 log10 with an 80 dB floor, 29.12 s (1366-frame) chunks cut
-# from the audio (20 s dropped at both ends of long songs, the centre of 30 s clips).
-SEED_FEATURES = FeatureConfig(
-    sample_rate=12000, n_fft=512, hop_length=256, n_mels=96, f_min=0.0, f_max=None,
-    mel_scale="slaney", mel_norm="slaney", log="db", top_db=80.0, mel_exponent=2.0,
-    pad_mode="reflect", segment_seconds=29.12, eval_hop_fraction=1.0, windowing="seed", trim_seconds=20.0,
-)
-SEED_NETWORK = {"name": "seed_crnn", "n_mels": 96, "frames": 1366, "time_padding": 37, "n_classes": 10,
-                "channels": [64, 128, 128, 128], "pools": [[2, 2], [3, 3], [4, 4], [4, 4]], "gru_hidden": 32}
+KERAS_SHA256 = "e6d7d9aa90eef37e84f604e122a7550a881d2e927a7aa9f6308ceb6b8c2063f2"
+# The old network's shape, fixed by its weights (one output per genre of GENRES).
+KERAS_NETWORK = {"name": "keras_crnn", "n_mels": 96, "frames": 1366, "time_padding": 37,
+                 "channels": [64, 128, 128, 128], "pools": [[2, 2], [3, 3], [4, 4], [4, 4]], "gru_hidden": 32}
 
 
 def _bn(layer: h5py.Group, name: str, target: str) -> dict[str, torch.Tensor]:
@@ -58,7 +49,7 @@ def _gru(layer: h5py.Group, name: str, target: str) -> dict[str, torch.Tensor]:
 
 
 def convert(h5_path: str | Path) -> dict[str, torch.Tensor]:
-    """The Keras weights as a `SeedCRNN` state dict."""
+    """The Keras weights as a `KerasCRNN` state dict."""
     state: dict[str, torch.Tensor] = {}
     with h5py.File(h5_path, "r") as f:
         state.update(_bn(f["bn_0_freq"], "bn_0_freq", "input_norm"))
@@ -75,11 +66,13 @@ def convert(h5_path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def import_seed_artifact(h5_path: str | Path) -> ModelArtifact:
-    """The old model as this project's model format (weights, network, seed features, labels)."""
+def keras_artifact(h5_path: str | Path) -> ModelArtifact:
+    """The old model in this project's model format (weights, network, its features, labels)."""
     digest = hashlib.sha256(Path(h5_path).read_bytes()).hexdigest()
+    spectrogram, windows = feature_settings("features=keras")
     artifact = ModelArtifact(
-        network_config=SEED_NETWORK, features=SEED_FEATURES, labels=list(GENRES), state_dict=convert(h5_path),
+        network_config=KERAS_NETWORK, spectrogram=spectrogram, windows=windows, labels=list(GENRES),
+        state_dict=convert(h5_path),
         output="sigmoid_sum",
         info={"source": "jsalbert/Music-Genre-Classification-with-Deep-Learning (MIT)", "sha256": digest,
               "reported": "80% on the 1000 GTZAN clips, after fine-tuning on 30 songs per genre"},
@@ -88,11 +81,11 @@ def import_seed_artifact(h5_path: str | Path) -> ModelArtifact:
     return artifact
 
 
-def import_seed(h5_path: str | Path, name: str = "genre-crnn-seed", check_data: Path | None = None) -> bentoml.Model:
-    artifact = import_seed_artifact(h5_path)
+def import_keras(h5_path: str | Path, name: str, check_data: Path | None) -> bentoml.Model:
+    artifact = keras_artifact(h5_path)
     artifact.info[CHECK_KEY] = (check_bf16(artifact, list(index_gtzan(check_data).clips), check_data.name)
                                 if check_data is not None else {"skipped": "imported without --check-data"})
-    with bentoml.models.create(name, labels={"source": "seed", "network": "seed_crnn"},
+    with bentoml.models.create(name, labels={"source": "keras", "network": "keras_crnn"},
                                metadata={"sha256": artifact.info["sha256"], "labels": artifact.labels,
                                          CHECK_KEY: artifact.info[CHECK_KEY]}) as model:
         artifact.save(model.path)
@@ -100,20 +93,21 @@ def import_seed(h5_path: str | Path, name: str = "genre-crnn-seed", check_data: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m training.import_seed", description=__doc__.split("\n\n")[0])
-    parser.add_argument("weights", type=Path, help="crnn_gtzan_jsalbert.h5 (scripts/download_seed_model.sh)")
-    parser.add_argument("--name", default="genre-crnn-seed", help="BentoML model name")
+    default_name = compose_config().tracking.keras_model_name
+    parser = argparse.ArgumentParser(prog="python -m training.import_keras", description=__doc__.split("\n\n")[0])
+    parser.add_argument("weights", type=Path, help="crnn_gtzan_jsalbert.h5 (scripts/download_keras_model.sh)")
+    parser.add_argument("--name", default=default_name, help=f"BentoML model name (default {default_name})")
     parser.add_argument("--check-data", type=Path, help="a GTZAN-layout folder: compare fp32 and bf16 on all its clips "
                         "(precision auto serves bf16 only for a model checked so)")
     args = parser.parse_args(argv)
     if not args.weights.is_file():
-        sys.exit(f"no such file: {args.weights} (scripts/download_seed_model.sh fetches it)")
+        sys.exit(f"no such file: {args.weights} (scripts/download_keras_model.sh fetches it)")
     try:
-        model = import_seed(args.weights, args.name, args.check_data)
+        model = import_keras(args.weights, args.name, args.check_data)
     except (OSError, KeyError, RuntimeError) as exc:
         sys.exit(f"{args.weights}: not the old project's CRNN weights ({exc})")
-    if model.info.metadata["sha256"] != SEED_SHA256:
-        print(f"note: sha256 differs from the published weights ({SEED_SHA256})", file=sys.stderr)
+    if model.info.metadata["sha256"] != KERAS_SHA256:
+        print(f"note: sha256 differs from the published weights ({KERAS_SHA256})", file=sys.stderr)
     print(f"imported {args.weights} as {model.tag}; model store: {model.path}")
     print(describe_check(model.info.metadata.get(CHECK_KEY)))
 

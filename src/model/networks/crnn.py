@@ -2,7 +2,7 @@
 for music classification": a 2-D convnet summarises local time-frequency patterns, a GRU reads
 the resulting sequence over time.
 
-Faithful defaults: 96 mel bins x 1366 frames (29.12 s at 12 kHz, hop 256) in, four conv
+Faithful sizes (conf/model/crnn.yaml): 96 mel bins x 1366 frames (29.12 s at 12 kHz, hop 256) in, four conv
 blocks of 64/128/128/128 filters pooled (2,2), (3,3), (4,4), (4,4) down to one frequency bin
 and 14 time steps, two GRU layers of 32 units, 10 outputs.
 """
@@ -29,14 +29,14 @@ class ConvBlock(nn.Sequential):
 class CRNN(nn.Module):
     def __init__(
         self,
-        n_mels: int = 96,
-        n_classes: int = 10,
-        channels: Sequence[int] = (64, 128, 128, 128),
-        pools: Sequence[Sequence[int]] = ((2, 2), (3, 3), (4, 4), (4, 4)),
-        gru_hidden: int = 32,
-        gru_layers: int = 2,
-        conv_dropout: float = 0.1,
-        dropout: float = 0.3,
+        n_mels: int,
+        n_classes: int,
+        channels: Sequence[int],
+        pools: Sequence[Sequence[int]],
+        gru_hidden: int,
+        gru_layers: int,
+        conv_dropout: float,
+        dropout: float,
     ):
         super().__init__()
         if len(channels) != len(pools):
@@ -54,7 +54,6 @@ class CRNN(nn.Module):
         self.gru = nn.GRU(channels[-1] * freq, gru_hidden, num_layers=gru_layers, batch_first=True)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(gru_hidden, n_classes)
-        self.embedding_dim = gru_hidden
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(batch, 1, n_mels, frames) -> logits (batch, classes), embedding (batch, gru_hidden)."""

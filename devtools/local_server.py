@@ -1,4 +1,5 @@
-"""`bentoml serve` of this project on a free 127.0.0.1 port, for the tests and the benchmarks."""
+"""`bentoml serve` of this project on a free 127.0.0.1 port, for the tests and the benchmarks
+(a development helper: it is not part of the installed package)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[2]  # where bentofile.yaml names the service
+REPO = Path(__file__).resolve().parents[1]  # where bentofile.yaml names the service
 
 
 def free_port() -> int:

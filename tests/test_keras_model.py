@@ -15,10 +15,11 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from conftest import bentoml_server, run_module, shared_path
-from serving.precision import native_bf16
-from training.artifact import ModelArtifact
-from training.import_seed import SEED_NETWORK, convert
-from training.models import build_network
+from data.gtzan import GENRES
+from model.artifact import ModelArtifact
+from model.networks import build_network
+from model.precision import native_bf16
+from training.import_keras import KERAS_NETWORK, convert
 
 
 def _w(f, layer, key):
@@ -101,84 +102,84 @@ def ported_layers(network, x):
 
 
 @pytest.fixture(scope="module")
-def seed_weights():
+def keras_weights():
     return shared_path("seed", "crnn_gtzan_jsalbert.h5")
 
 
 @pytest.fixture(scope="module")
-def seed_store(seed_weights, tmp_path_factory):
-    home = tmp_path_factory.mktemp("seed_bentoml")
-    done = run_module("training.import_seed", str(seed_weights), "--check-data", str(shared_path("gtzan_mini")),
+def keras_store(keras_weights, tmp_path_factory):
+    home = tmp_path_factory.mktemp("keras_bentoml")
+    done = run_module("training.import_keras", str(keras_weights), "--check-data", str(shared_path("gtzan_mini")),
                       cwd=home, env={"BENTOML_HOME": str(home)})
-    assert "imported" in done.stdout and "genre-crnn-seed:" in done.stdout
+    assert "imported" in done.stdout and "genre-crnn-keras:" in done.stdout
     return {"BENTOML_HOME": str(home)}
 
 
-def test_import_compares_bf16_with_fp32_on_real_gtzan_clips(seed_store, tmp_path):
-    model = seed_store["BENTOML_HOME"]
-    artifact = ModelArtifact.load(next(Path(model, "models", "genre-crnn-seed").glob("*/model.json")).parent)
+def test_import_compares_bf16_with_fp32_on_real_gtzan_clips(keras_store, tmp_path):
+    model = keras_store["BENTOML_HOME"]
+    artifact = ModelArtifact.load(next(Path(model, "models", "genre-crnn-keras").glob("*/model.json")).parent)
     check = artifact.info["bf16_check"]
     assert check["clips"] == 50 and check["split"] == "gtzan_mini"
     assert 0 <= check["same_top_genre"] <= 50 and 0 < check["max_probability_difference"] < 0.05
     assert 0.5 < check["fp32_accuracy"] <= 1 and 0.5 < check["bf16_accuracy"] <= 1
     # what `precision: auto` makes of it, as the CLI reports it
-    done = run_module("serving", "classify", "--model", "genre-crnn-seed", str(shared_path("audio", "sad.ogg")),
-                      cwd=tmp_path, env=seed_store)
+    done = run_module("serving", "classify", "--model", "genre-crnn-keras", str(shared_path("audio", "sad.ogg")),
+                      cwd=tmp_path, env=keras_store)
     expected = "auto: bf16, same top genre as fp32 on all 50" if native_bf16() and check["same_top_genre"] == 50 else "auto: fp32"
     assert expected in done.stderr
 
 
-def test_converted_network_matches_keras_semantics_layer_by_layer(seed_weights):
+def test_converted_network_matches_keras_semantics_layer_by_layer(keras_weights):
     x = np.random.default_rng(0).normal(-30.0, 15.0, size=(2, 1, 96, 1366))
-    network = build_network(SEED_NETWORK)
-    network.load_state_dict(convert(seed_weights))
+    network = build_network(KERAS_NETWORK, len(GENRES))
+    network.load_state_dict(convert(keras_weights))
     network = network.double().eval()
-    with h5py.File(seed_weights, "r") as f:
+    with h5py.File(keras_weights, "r") as f:
         expected = reference_layers(f, x)
     actual = ported_layers(network, x)
     assert list(actual) and set(actual) == set(expected)
     for name, value in expected.items():
         np.testing.assert_allclose(actual[name], value, rtol=1e-4, atol=1e-4, err_msg=name)
     # in float32, as served, the outputs still agree within 1e-4
-    single = build_network(SEED_NETWORK)
-    single.load_state_dict(convert(seed_weights))
+    single = build_network(KERAS_NETWORK, len(GENRES))
+    single.load_state_dict(convert(keras_weights))
     scores = torch.sigmoid(single.eval()(torch.from_numpy(x).float())[0]).detach().numpy()
     np.testing.assert_allclose(scores, expected["preds"], atol=1e-4)
 
 
-def test_orchestral_pieces_come_out_classical(seed_store, tmp_path):
-    env = seed_store
+def test_orchestral_pieces_come_out_classical(keras_store, tmp_path):
+    env = keras_store
     pieces = [str(shared_path("audio", n)) for n in ("elf-land.ogg", "sad.ogg", "transience.ogg")]
-    result = json.loads(run_module("serving", "classify", "--model", "genre-crnn-seed", "--json", *pieces,
+    result = json.loads(run_module("serving", "classify", "--model", "genre-crnn-keras", "--json", *pieces,
                                    cwd=tmp_path, env=env).stdout)
     assert [song["genre"] for song in result["songs"]] == ["classical"] * 3
     assert all(song["probabilities"]["classical"] > 0.5 for song in result["songs"])
-    assert len(result["songs"][2]["segments"]) == 1  # 48 s: one centre 29.12 s chunk
+    assert len(result["songs"][2]["windows"]) == 1  # 48 s: one centre 29.12 s window
 
 
-def test_import_refuses_a_file_that_is_not_the_seed(tmp_path):
+def test_import_refuses_a_file_that_is_not_the_keras_model(tmp_path):
     (tmp_path / "other.h5").write_bytes(b"not hdf5")
-    done = run_module("training.import_seed", str(tmp_path / "other.h5"), cwd=tmp_path,
+    done = run_module("training.import_keras", str(tmp_path / "other.h5"), cwd=tmp_path,
                       env={"BENTOML_HOME": str(tmp_path / "bentoml")}, check=False)
     assert done.returncode != 0 and "not the old project's CRNN weights" in done.stderr
-    assert not (tmp_path / "bentoml" / "models" / "genre-crnn-seed").exists()
+    assert not (tmp_path / "bentoml" / "models" / "genre-crnn-keras").exists()
 
 
-def test_served_with_the_seed_tag_configured(seed_store, tmp_path):
-    with bentoml_server(seed_store, tmp_path, "model_tag: genre-crnn-seed:latest\n") as client:
+def test_served_with_the_keras_model_tag_configured(keras_store, tmp_path):
+    with bentoml_server(keras_store, tmp_path, "model_tag: genre-crnn-keras:latest\n") as client:
         path = shared_path("audio", "elf-land.ogg")
         answer = client.post("/classify", files=[("audio", (path.name, path.read_bytes()))])
     assert answer.status_code == 200, answer.text
     assert answer.json()["genre"] == "classical"
 
 
-def test_recommend_with_list_files_of_real_songs(seed_store, tmp_path):
+def test_recommend_with_list_files_of_real_songs(keras_store, tmp_path):
     audio = shared_path("audio")
     (tmp_path / "list_example.txt").write_text(f"{audio}/elf-land.ogg\n{audio}/sad.ogg\n")
     (tmp_path / "list_recommendation.txt").write_text(f"{audio}/machine_wars.mp3\n{audio}/transience.ogg\n")
     result = json.loads(run_module(
-        "serving", "--model", "genre-crnn-seed", "recommend", "--favorites", "list_example.txt",
-        "--candidates", "list_recommendation.txt", "--json", cwd=tmp_path, env=seed_store,
+        "serving", "--model", "genre-crnn-keras", "recommend", "--favorites", "list_example.txt",
+        "--candidates", "list_recommendation.txt", "--json", cwd=tmp_path, env=keras_store,
     ).stdout)
     assert result["favorite_genre"] == "classical"
     assert [r["file"] for r in result["recommendations"]] == ["transience.ogg", "machine_wars.mp3"]

@@ -1,9 +1,9 @@
 """The packaged-model format: weights plus everything needed to use them.
 
 A folder with `weights.pt` (the network's state dict, loaded with `weights_only=True`) and
-`model.json` (network config, feature config, label list, how outputs become probabilities,
-and provenance: metrics, MLflow run id). The service and the CLI rebuild the exact network and
-the exact features from it, so they can never disagree with training.
+`model.json` (network config, spectrogram and window settings, label list, how outputs become
+probabilities, and provenance: metrics, MLflow run id). The service and the CLI rebuild the
+exact network and the exact features from it, so they can never disagree with training.
 """
 
 from __future__ import annotations
@@ -16,26 +16,29 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from data.features import FeatureConfig
-from training.models import build_network
+from data.features import SpectrogramConfig
+from data.windows import WindowConfig
+from model.networks import build_network
 
 WEIGHTS, METADATA = "weights.pt", "model.json"
+# softmax: a classifier trained here. sigmoid_sum: independent sigmoids divided by their sum per
+# window (the old Keras model).
+Output = Literal["softmax", "sigmoid_sum"]
 
 
 @dataclass
 class ModelArtifact:
     network_config: dict[str, Any]
-    features: FeatureConfig
+    spectrogram: SpectrogramConfig
+    windows: WindowConfig
     labels: list[str]
     state_dict: dict[str, torch.Tensor]
-    # softmax: a classifier trained here. sigmoid_sum: independent sigmoids divided by their
-    # sum per segment (the old project's model).
-    output: Literal["softmax", "sigmoid_sum"] = "softmax"
+    output: Output
     info: dict[str, Any] = field(default_factory=dict)
 
     def build_network(self) -> nn.Module:
         """The network in eval mode; raises if the weights do not fit the config."""
-        network = build_network(self.network_config)
+        network = build_network(self.network_config, len(self.labels))
         network.load_state_dict(self.state_dict, strict=True)
         return network.eval()
 
@@ -44,8 +47,8 @@ class ModelArtifact:
         folder.mkdir(parents=True, exist_ok=True)
         torch.save(self.state_dict, folder / WEIGHTS)
         metadata = {
-            "network": self.network_config, "features": self.features.to_dict(),
-            "labels": self.labels, "output": self.output, "info": self.info,
+            "network": self.network_config, "spectrogram": self.spectrogram.model_dump(),
+            "windows": self.windows.model_dump(), "labels": self.labels, "output": self.output, "info": self.info,
         }
         (folder / METADATA).write_text(json.dumps(metadata, indent=2))
 
@@ -55,25 +58,30 @@ class ModelArtifact:
         metadata = json.loads((folder / METADATA).read_text())
         return cls(
             network_config=metadata["network"],
-            features=FeatureConfig.from_dict(metadata["features"]),
+            spectrogram=SpectrogramConfig.model_validate(metadata["spectrogram"]),
+            windows=WindowConfig.model_validate(metadata["windows"]),
             labels=list(metadata["labels"]),
             state_dict=torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True),
-            output=metadata.get("output", "softmax"),
-            info=metadata.get("info", {}),
+            output=metadata["output"],
+            info=metadata["info"],
         )
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, info: dict[str, Any] | None = None) -> "ModelArtifact":
-        """From a `GenreClassifier` Lightning checkpoint (loaded without pickle)."""
+        """From a Lightning checkpoint of `training.module.GenreClassifier` trained with
+        `data.datamodule.GTZANDataModule` (loaded without pickle): the network and labels from
+        the module's hyperparameters, the features from the data module's."""
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        hparams = checkpoint["hyper_parameters"]
+        network, data = checkpoint["hyper_parameters"], checkpoint["datamodule_hyper_parameters"]
         prefix = "network."
         state = {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
         artifact = cls(
-            network_config=dict(hparams["network"]),
-            features=FeatureConfig.from_dict(dict(hparams["features"])),
-            labels=list(hparams["labels"]),
+            network_config=dict(network["network"]),
+            spectrogram=SpectrogramConfig.model_validate(dict(data["spectrogram"])),
+            windows=WindowConfig.model_validate(dict(data["windows"])),
+            labels=list(network["labels"]),
             state_dict=state,
+            output="softmax",
             info=dict(info or {}),
         )
         artifact.build_network()  # refuse a checkpoint whose weights do not load

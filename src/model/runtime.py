@@ -1,4 +1,4 @@
-"""Faster inference, same answers: rewrite a trained network for the CPU.
+"""The inference runtime: faster inference, same answers, a trained network rewritten for the CPU.
 
 - Each Conv2d followed by BatchNorm2d becomes one Conv2d with the normalisation folded into
   its weights and bias (exact up to float rounding).

@@ -1,8 +1,8 @@
-"""Whether a model may run in bf16: checked once per model, then chosen at serving time.
+"""Whether a model may run in bf16: checked once per model, then chosen where it runs.
 
 bf16 runs the CRNN 1.5-2x as fast as fp32 on CPUs with native bf16 (benchmarks/inference.py)
-but is not exact: a song's probabilities move by up to about 0.02 (the old model on 50 real
-GTZAN clips). `precision: auto` (the default) serves bf16 only where it changed no answer
+but is not exact: a song's probabilities move by up to about 0.02 (the old Keras model on 50
+real GTZAN clips). `precision: auto` (the default) serves bf16 only where it changed no answer
 that was checked: on a CPU with native bf16, for a model whose top genre bf16 left unchanged
 on every clip of an evaluation split. `check_bf16` makes that check when a model is packaged,
 and the model keeps its result (clips, agreement, both accuracies) in its metadata.
@@ -19,9 +19,9 @@ from tqdm.auto import tqdm
 
 from data.audio import AudioDecodeError
 from data.gtzan import Clip
-from serving.predict import SongAnalyzer, WindowClassifier
-from training.artifact import ModelArtifact
-from training.models.inference import Precision
+from model.artifact import ModelArtifact
+from model.predict import SongAnalyzer, WindowClassifier
+from model.runtime import Backend, Precision
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,10 @@ def native_bf16() -> bool:
 
 
 def check_bf16(artifact: ModelArtifact, clips: list[Clip], split: str) -> dict[str, Any]:
-    """Each clip's song-level distribution in fp32 and in bf16: how often the top genre agrees,
-    and the accuracy of each."""
+    """Each clip's song-level distribution in fp32 and in bf16 (the service's path: every window
+    of the whole clip, then their mean): how often the top genre agrees, and the accuracy of each."""
     analyzer = SongAnalyzer(artifact)
     classifiers = {precision: WindowClassifier(artifact, "fused", precision) for precision in ("fp32", "bf16")}
-    genres = len(artifact.labels)
     top: dict[str, list[int]] = {"fp32": [], "bf16": []}
     truth, largest_difference = [], 0.0
     for clip in tqdm(clips, desc=f"bf16 check on {split}", unit="clip"):
@@ -48,15 +47,15 @@ def check_bf16(artifact: ModelArtifact, clips: list[Clip], split: str) -> dict[s
         except AudioDecodeError as exc:
             log.warning("bf16 check: skipping %s: %s", clip.path, exc.reason)
             continue
-        probabilities = {p: c.forward(song.windows)[:, :genres].mean(axis=0) for p, c in classifiers.items()}
+        probabilities = {p: analyzer.summarize(clip.clip_id, song, c.forward(song.windows)).probabilities
+                         for p, c in classifiers.items()}
         for precision, values in probabilities.items():
             top[precision].append(int(np.argmax(values)))
         truth.append(artifact.labels.index(clip.genre))
         largest_difference = max(largest_difference, float(np.abs(probabilities["fp32"] - probabilities["bf16"]).max()))
-    clips_checked = len(truth)
     accuracy = {p: round(float(np.mean(np.equal(top[p], truth))), 4) if truth else None for p in top}
     return {
-        "split": split, "clips": clips_checked,
+        "split": split, "clips": len(truth),
         "same_top_genre": int(np.sum(np.equal(top["fp32"], top["bf16"]))),
         "fp32_accuracy": accuracy["fp32"], "bf16_accuracy": accuracy["bf16"],
         "max_probability_difference": round(largest_difference, 6),
@@ -77,7 +76,7 @@ def bf16_verified(artifact: ModelArtifact) -> bool:
 
 
 def resolve_precision(setting: PrecisionSetting, artifact: ModelArtifact) -> tuple[Precision, str]:
-    """The precision to run, and why (logged by the service and the CLI)."""
+    """The precision to run, and why."""
     if setting != "auto":
         return setting, f"precision {setting} as configured"
     if not native_bf16():
@@ -87,3 +86,12 @@ def resolve_precision(setting: PrecisionSetting, artifact: ModelArtifact) -> tup
     check = artifact.info[CHECK_KEY]
     return "bf16", (f"auto: bf16, same top genre as fp32 on all {check['clips']} {check['split']} clips "
                     f"(accuracy {check['bf16_accuracy']:.1%} in bf16, {check['fp32_accuracy']:.1%} in fp32)")
+
+
+def load_classifier(
+    artifact: ModelArtifact, backend: Backend, setting: PrecisionSetting, batch_size: int
+) -> tuple[WindowClassifier, str]:
+    """The network ready to serve in the precision chosen for this model and CPU, and a line
+    saying how it runs and why (the service logs it, the CLI prints it)."""
+    precision, why = resolve_precision(setting, artifact)
+    return WindowClassifier(artifact, backend, precision, batch_size), f"{backend} {why}"

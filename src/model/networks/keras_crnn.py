@@ -1,4 +1,4 @@
-"""The old project's CRNN (Keras 1.1, Theano backend), rebuilt with Keras 1.1's own semantics
+"""The old project's Keras CRNN (Keras 1.1, Theano backend), rebuilt with Keras 1.1's own semantics
 so its trained weights give the same outputs here.
 
 Where Keras 1.1 differs from PyTorch's stock layers (checked against Keras 1.1.0's source):
@@ -53,7 +53,7 @@ class KerasGRU(nn.Module):
         return torch.stack(states, dim=1)
 
 
-class SeedConvBlock(nn.Sequential):
+class KerasConvBlock(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int, pool: Sequence[int]):
         super().__init__(
             nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
@@ -63,31 +63,30 @@ class SeedConvBlock(nn.Sequential):
         )
 
 
-class SeedCRNN(nn.Module):
+class KerasCRNN(nn.Module):
     """Input (batch, 1, 96, 1366) -> logits before the sigmoid (batch, 10), embedding (batch, 32)."""
 
     def __init__(
         self,
-        n_mels: int = 96,
-        frames: int = 1366,
-        time_padding: int = 37,
-        n_classes: int = 10,
-        channels: Sequence[int] = (64, 128, 128, 128),
-        pools: Sequence[Sequence[int]] = ((2, 2), (3, 3), (4, 4), (4, 4)),
-        gru_hidden: int = 32,
+        n_mels: int,
+        frames: int,
+        time_padding: int,
+        n_classes: int,
+        channels: Sequence[int],
+        pools: Sequence[Sequence[int]],
+        gru_hidden: int,
     ):
         super().__init__()
         self.frames, self.time_padding = frames, time_padding
         self.input_norm = nn.BatchNorm2d(frames + 2 * time_padding, eps=KERAS_BN_EPSILON)  # one per time step
         widths = [1, *channels]
-        self.blocks = nn.Sequential(*(SeedConvBlock(widths[i], widths[i + 1], pools[i]) for i in range(len(channels))))
+        self.blocks = nn.Sequential(*(KerasConvBlock(widths[i], widths[i + 1], pools[i]) for i in range(len(channels))))
         freq = n_mels
         for pool in pools:
             freq //= pool[0]
         self.gru1 = KerasGRU(channels[-1] * freq, gru_hidden)
         self.gru2 = KerasGRU(gru_hidden, gru_hidden)
         self.head = nn.Linear(gru_hidden, n_classes)
-        self.embedding_dim = gru_hidden
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.shape[-1] != self.frames:

@@ -1,0 +1,104 @@
+"""Cut songs into the network's fixed-length input, the *window*, and nothing else.
+
+Training takes random windows of each clip; evaluation and serving take every window of a
+whole song (`song_windows`), so a song of any length becomes a batch of equal windows. How a
+song is cut is a setting of its own (`WindowConfig`), apart from the spectrogram settings that
+key the feature cache: changing the hop between windows rebuilds nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from data.features import LogMel, Schema, SpectrogramConfig
+
+
+class WindowConfig(Schema):
+    """The network's input length and how a whole song is cut (conf/features/*.yaml)."""
+
+    seconds: float
+    # Hop between the windows of a song when predicting, as a fraction of a window.
+    hop_fraction: float
+    # "sliding": the song's log-mel cut every hop_fraction of a window. "keras": the old Keras
+    # project's cut (see keras_windows): the audio is cut first, each window's log-mel on its own.
+    mode: Literal["sliding", "keras"]
+    # "keras" mode drops this much at both ends of songs long enough to keep a window.
+    trim_seconds: float
+
+    def samples(self, spectrogram: SpectrogramConfig) -> int:
+        return round(self.seconds * spectrogram.sample_rate)
+
+    def frames(self, spectrogram: SpectrogramConfig) -> int:
+        return spectrogram.frames(self.samples(spectrogram))
+
+    def hop_frames(self, spectrogram: SpectrogramConfig) -> int:
+        return max(1, round(self.frames(spectrogram) * self.hop_fraction))
+
+
+def pad_frames(logmel: torch.Tensor, frames: int) -> torch.Tensor:
+    """Pad (..., n_mels, t) on the right to at least `frames`, with the spectrogram's floor."""
+    missing = frames - logmel.shape[-1]
+    if missing <= 0:
+        return logmel
+    return F.pad(logmel, (0, missing), value=float(logmel.min()))
+
+
+def random_window(logmel: torch.Tensor, frames: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One random window of `frames` from (n_mels, t); short inputs are padded first."""
+    logmel = pad_frames(logmel, frames)
+    start = int(torch.randint(0, logmel.shape[-1] - frames + 1, (1,), generator=generator))
+    return logmel[..., start : start + frames]
+
+
+def window_starts(total_frames: int, frames: int, hop: int) -> list[int]:
+    """Start frames of sliding windows that cover the whole input, the last one flush with its end."""
+    if total_frames <= frames:
+        return [0]
+    starts = list(range(0, total_frames - frames + 1, hop))
+    if starts[-1] + frames < total_frames:
+        starts.append(total_frames - frames)
+    return starts
+
+
+def sliding_windows(logmel: torch.Tensor, frames: int, hop: int) -> tuple[torch.Tensor, list[int]]:
+    """(n_mels, t) -> ((n, 1, n_mels, frames) windows, their start frames)."""
+    logmel = pad_frames(logmel, frames)
+    starts = window_starts(logmel.shape[-1], frames, hop)
+    windows = torch.stack([logmel[..., s : s + frames] for s in starts]).unsqueeze(1)
+    return windows, starts
+
+
+def keras_windows(waveform: torch.Tensor, size: int, trim: int) -> tuple[torch.Tensor, list[int]]:
+    """The old Keras project's cut of a song into (n, size) audio windows, with their start samples.
+
+    Up to one window long: zero-padded to one window. Too short to drop `trim` samples at both
+    ends and keep a window (GTZAN's 30 s clips): the centre window. Longer: `trim` dropped at
+    both ends, then consecutive windows, the remainder left out.
+    """
+    n = len(waveform)
+    if n <= size:
+        return F.pad(waveform, (0, size - n)).unsqueeze(0), [0]
+    if n < 2 * trim + size:
+        start = (n - size) // 2
+        return waveform[start : start + size].unsqueeze(0), [start]
+    starts = [trim + i * size for i in range((n - 2 * trim) // size)]
+    return torch.stack([waveform[s : s + size] for s in starts]), starts
+
+
+def song_windows(waveform: torch.Tensor, windows: WindowConfig, logmel: LogMel) -> tuple[torch.Tensor, list[float]]:
+    """A whole song -> ((n, 1, n_mels, frames) network inputs, window start times in seconds)."""
+    spectrogram = logmel.config
+    if windows.mode == "keras":
+        audio, starts = keras_windows(waveform, windows.samples(spectrogram), round(windows.trim_seconds * spectrogram.sample_rate))
+        return logmel(audio).unsqueeze(1), [s / spectrogram.sample_rate for s in starts]
+    return clip_windows(logmel(waveform), windows, spectrogram)
+
+
+def clip_windows(logmel: torch.Tensor, windows: WindowConfig, spectrogram: SpectrogramConfig) -> tuple[torch.Tensor, list[float]]:
+    """A whole clip's log-mel -> its sliding windows and their start times: what evaluation in
+    training and the service both use, so a clip is judged the same way in both."""
+    stacked, starts = sliding_windows(logmel, windows.frames(spectrogram), windows.hop_frames(spectrogram))
+    return stacked, [spectrogram.frames_to_seconds(s) for s in starts]

@@ -50,7 +50,7 @@ def keras_model_agreement() -> None:
     clips = index_gtzan(mini).clips
     results = {}
     for precision in ("fp32", "bf16"):
-        predictor = GenrePredictor(artifact, WindowClassifier(artifact, "fused", precision))
+        predictor = GenrePredictor(artifact, WindowClassifier(artifact, "fused", precision, batch_size=1))
         results[precision] = [predictor.predict(c.path).genre for c in clips]
         accuracy = sum(g == c.genre for g, c in zip(results[precision], clips)) / len(clips)
         emit("inference", "keras_model_clip_accuracy", accuracy, "fraction", precision=precision, clips=len(clips),

@@ -36,7 +36,7 @@ def test_fused_networks_match_eager_within_1e4(overrides, backend):
     x = torch.randn(3, 1, config["n_mels"], 141 if config["n_mels"] == 64 else 1366)
     with torch.inference_mode():
         logits, embedding = network(x)
-        fast_logits, fast_embedding = InferenceNetwork(network, backend)(x)
+        fast_logits, fast_embedding = InferenceNetwork(network, backend, "fp32")(x)
     assert torch.allclose(fast_logits, logits, atol=1e-4) and torch.allclose(fast_embedding, embedding, atol=1e-4)
 
 
@@ -53,7 +53,7 @@ def test_the_keras_network_survives_fusing():
     x = torch.randn(2, 1, 96, 1366) * 15 - 30
     with torch.inference_mode():
         expected = torch.sigmoid(network.eval()(x)[0])
-        fast = torch.sigmoid(InferenceNetwork(network, "fused")(x)[0])
+        fast = torch.sigmoid(InferenceNetwork(network, "fused", "fp32")(x)[0])
         half = torch.sigmoid(InferenceNetwork(network, "fused", "bf16")(x)[0])
     assert torch.allclose(fast, expected, atol=1e-4)
     assert torch.equal(half.argmax(1), expected.argmax(1))

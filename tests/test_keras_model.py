@@ -120,8 +120,9 @@ def test_import_compares_bf16_with_fp32_on_real_gtzan_clips(keras_store, tmp_pat
     artifact = ModelArtifact.load(next(Path(model, "models", "genre-crnn-keras").glob("*/model.json")).parent)
     check = artifact.info["bf16_check"]
     assert check["clips"] == 50 and check["split"] == "gtzan_mini"
-    assert 0 <= check["same_top_genre"] <= 50 and 0 < check["max_probability_difference"] < 0.05
-    assert 0.5 < check["fp32_accuracy"] <= 1 and 0.5 < check["bf16_accuracy"] <= 1
+    # measured: 50 of 50 kept their top genre, 72% accuracy in both (README)
+    assert check["same_top_genre"] >= 48 and 0 < check["max_probability_difference"] < 0.05
+    assert 0.70 <= check["fp32_accuracy"] <= 0.74 and abs(check["bf16_accuracy"] - check["fp32_accuracy"]) <= 0.04
     # what `precision: auto` makes of it, as the CLI reports it
     done = run_module("serving", "classify", "--model", "genre-crnn-keras", str(shared_path("audio", "sad.ogg")),
                       cwd=tmp_path, env=keras_store)

@@ -38,7 +38,7 @@ def check_bf16(artifact: ModelArtifact, clips: list[Clip], split: str) -> dict[s
     """Each clip's song-level distribution in fp32 and in bf16 (the service's path: every window
     of the whole clip, then their mean): how often the top genre agrees, and the accuracy of each."""
     analyzer = SongAnalyzer(artifact)
-    classifiers = {precision: WindowClassifier(artifact, "fused", precision) for precision in ("fp32", "bf16")}
+    classifiers = {precision: WindowClassifier(artifact, "fused", precision, batch_size=1) for precision in ("fp32", "bf16")}
     top: dict[str, list[int]] = {"fp32": [], "bf16": []}
     truth, largest_difference = [], 0.0
     for clip in tqdm(clips, desc=f"bf16 check on {split}", unit="clip"):

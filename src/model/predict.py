@@ -108,7 +108,7 @@ class WindowClassifier:
     about twice as fast as "eager" on CPUs.
     """
 
-    def __init__(self, artifact: ModelArtifact, backend: Backend, precision: Precision, batch_size: int = 1):
+    def __init__(self, artifact: ModelArtifact, backend: Backend, precision: Precision, batch_size: int):
         self.network = InferenceNetwork(artifact.build_network(), backend, precision)
         self.output = artifact.output
         self.batch_size = batch_size

@@ -66,7 +66,7 @@ def fuse(network: nn.Module) -> nn.Module:
 class InferenceNetwork(nn.Module):
     """Wraps a network for prediction: `forward(x)` -> (logits, embedding) in float32."""
 
-    def __init__(self, network: nn.Module, backend: Backend = "fused", precision: Precision = "fp32"):
+    def __init__(self, network: nn.Module, backend: Backend, precision: Precision):
         super().__init__()
         self.backend, self.precision = backend, precision
         network = network.eval()

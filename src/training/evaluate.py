@@ -24,7 +24,7 @@ from training.results import print_results
 from training.tracking import download_best_checkpoint
 
 
-def evaluate(checkpoint: Path, split: str = "test", data_root: str | None = None, workers: int | None = None) -> dict[str, float]:
+def evaluate(checkpoint: Path, split: str, data_root: str | None, workers: int | None) -> dict[str, float]:
     model = GenreClassifier.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
     datamodule = GTZANDataModule.load_from_checkpoint(checkpoint, weights_only=True,
                                                       **({"root": data_root} if data_root else {}),

@@ -63,3 +63,16 @@ def test_genre_outweighs_sound_by_default_and_top_k_cuts():
     ranked = rank_candidates(onehot(2), emb([1, 0]), onehot(8, 2, 2), emb([1, 0], [0, 1], [0.2, 1]), top_k=2)
     assert [r.index for r in ranked] == [2, 1]
     assert ranked[0].genre_similarity == pytest.approx(ranked[1].genre_similarity)
+
+
+def test_the_inner_product_of_song_vectors_is_the_recommend_score():
+    from serving.recommend import score_of, song_vectors, taste_vector
+
+    rng = np.random.default_rng(3)
+    fav_p, cand_p = rng.dirichlet(np.ones(10), 4), rng.dirichlet(np.ones(10), 30)
+    fav_e, cand_e = rng.normal(size=(4, 32)), rng.normal(size=(30, 32))
+    for weight in (0.0, 0.3, 0.7, 1.0):
+        ranked = rank_candidates(fav_p, fav_e, cand_p, cand_e, genre_weight=weight)
+        scores = score_of(song_vectors(cand_p, cand_e, weight) @ taste_vector(fav_p, fav_e, weight), weight)
+        assert np.allclose([scores[r.index] for r in ranked], [r.score for r in ranked], atol=1e-5)
+        assert [r.index for r in ranked] == list(np.argsort(-scores, kind="stable"))

@@ -34,7 +34,7 @@ def test_recommend_answers_every_field_readme_shows():
     assert answer.errors == errors
     body = answer.model_dump(mode="json")
     assert set(body) == {"favorite_genre", "taste_profile", "favorites", "recommendations", "errors"}
-    assert set(body["recommendations"][0]) == {"file", "genre", "score", "reason", "probabilities"}
+    assert set(body["recommendations"][0]) == {"file", "id", "genre", "score", "reason", "probabilities"}
 
 
 def test_no_readable_favourite_is_an_error_not_an_empty_answer():

@@ -138,6 +138,6 @@ def test_the_openapi_document_types_both_answers(server):
     recommend = answer("/recommend")
     assert set(recommend["properties"]) == {"favorite_genre", "taste_profile", "favorites", "recommendations", "errors"}
     entry = resolve(recommend["properties"]["recommendations"]["items"])
-    assert set(entry["properties"]) == {"file", "genre", "score", "reason", "probabilities"}
+    assert set(entry["properties"]) == {"file", "id", "genre", "score", "reason", "probabilities"}
     assert entry["properties"]["score"]["type"] == "number"
     assert "status" in resolve(recommend["properties"]["errors"]["items"])["properties"]

@@ -1,11 +1,13 @@
 """`python -m training` end to end, as users run it, against real MLflow stores."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import run_training
@@ -33,6 +35,7 @@ def test_smoke_run_reaches_90_percent_and_is_fully_tracked(smoke_workdir):
     assert len(client.get_metric_history(run.info.run_id, "train_loss")) == len(epochs)
     artifacts = {a.path for d in ("test", "checkpoints") for a in client.list_artifacts(run.info.run_id, d)}
     assert "test/confusion_matrix.png" in artifacts and "test/class_report.txt" in artifacts
+    assert run.info.run_name == "smoke"
     assert any(a.startswith("checkpoints/best-epoch") for a in artifacts)
     png = client.download_artifacts(run.info.run_id, "test/confusion_matrix.png", str(smoke_workdir))
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
@@ -70,18 +73,38 @@ def test_interrupted_run_resumes_in_the_same_mlflow_run(smoke_workdir, tmp_path)
     assert "test_clip_acc" in runs[0].data.metrics
 
 
-def test_sweep_gives_one_run_per_job_and_same_seed_same_metrics(smoke_workdir, tmp_path):
+def test_a_sweep_compares_in_mlflow_and_the_same_seed_gives_the_same_metrics(smoke_workdir, tmp_path):
+    """What `mlflow ui` shows, read through MLflow's own client: a training experiment, runs named
+    by their overrides, the data each used, the best epoch's validation report."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    data = smoke_workdir / "data" / "synthetic"
     run_training(
-        tmp_path, "-m", "experiment=smoke", "seed=7,7", "trainer.max_epochs=2", "data.windows_per_clip=2",
-        f"data.root={smoke_workdir / 'data' / 'synthetic'}", f"data.cache_dir={smoke_workdir / 'cache' / 'features'}",
+        tmp_path, "-m", "experiment=smoke", "seed=7,8,7", "trainer.max_epochs=2", "data.windows_per_clip=2",
+        f"data.root={data}", f"data.cache_dir={smoke_workdir / 'cache' / 'features'}",
         env={"MLFLOW_TRACKING_URI": uri},
     )
-    _, runs = _runs(uri)
-    assert len(runs) == 2
-    first, second = (r.data.metrics for r in runs)
+    client, runs = _runs(uri)
+    experiment = client.get_experiment_by_name("genre-classification")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    names = [r.info.run_name for r in runs]
+    assert names == [f"smoke seed={s} max_epochs=2 windows_per_clip=2" for s in (7, 8, 7)]
+    first, other, again = (r.data.metrics for r in runs)
     for name in ("test_clip_acc", "test_window_acc", "test_macro_f1", "test_loss"):
-        assert first[name] == second[name]
+        assert first[name] == again[name]
+    assert first["test_loss"] != other["test_loss"]
+    for run in runs:
+        inputs = {d.dataset.name: d for d in run.inputs.dataset_inputs}
+        assert set(inputs) == {"synthetic/train", "synthetic/valid", "synthetic/test"}
+        test = inputs["synthetic/test"]
+        assert test.dataset.digest == run.data.tags["feature_hash"] and str(data) in test.dataset.source
+        assert json.loads(test.dataset.profile) == {"clips": 30, "split": "random", "part": "test"}
+        assert [t.value for t in test.tags if t.key == "mlflow.data.context"] == ["test"]
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "valid")}
+        assert {"valid/confusion_matrix.png", "valid/class_report.json"} <= artifacts
+        confusion = json.loads(open(client.download_artifacts(run.info.run_id, "valid/confusion_matrix.json", str(tmp_path))).read())
+        assert sum(map(sum, confusion)) == 30  # every validation clip once
+        correct = sum(confusion[i][i] for i in range(len(confusion)))
+        assert correct / 30 == pytest.approx(run.data.metrics["best_val_clip_acc"])  # the best epoch's answers
 
 
 def test_faithful_crnn_runs_on_a_gtzan_layout_folder(synthetic_root, tmp_path):

@@ -66,6 +66,7 @@ class SongPrediction:
     embedding: np.ndarray  # (embedding size,), mean over windows
     windows: list[WindowPrediction]
     duration: float
+    song_id: int | None = None  # the library's id, for a song answered from the library
 
     @property
     def genre(self) -> str:

@@ -1,17 +1,25 @@
-"""The old project's workflow, without a server, on the same packaged model as the service.
+"""The command line, on the same packaged model as the service: the old project's workflow
+(list files of favourites and candidates), and a music library analysed once.
 
-    python -m serving classify FILE... [--json] [--model TAG]
-    python -m serving recommend --favorites list_example.txt --candidates list_recommendation.txt
-                                [--top-k K] [--plots DIR] [--json] [--model TAG]
+    python -m serving classify FILE... [--json] [--plots DIR]
+    python -m serving recommend --favorites LIST [--candidates LIST] [--top-k K] [--genre G]
+                                [--max-per-artist N] [--playlist OUT.m3u8] [--json] [--plots DIR]
+    python -m serving index MUSIC_DIR [--library DIR]
+    python -m serving similar SONG [--top-k K] [--genre G] [--max-per-artist N] [--playlist OUT.m3u8] [--json]
 
 List files hold one audio path per line, relative to the list file's folder; blank lines and
 `#` comments are skipped. Unreadable songs are reported and skipped; the rest still get answers.
+Without --candidates, `recommend` ranks the whole library; favourites and `similar`'s song that
+are in the library are taken from it, others analysed on the fly. `--model TAG` and
+`--library DIR` (before the command) override conf/serving.yaml.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+import time
 from pathlib import Path
 
 import bentoml
@@ -24,9 +32,12 @@ from model.artifact import ModelArtifact
 from model.precision import load_classifier
 from model.predict import GenrePredictor, SongPrediction
 from serving.config import ServingConfig, load_config
+from serving.library.index import analysis_settings, index_library
+from serving.library.query import LibraryIndex, as_prediction, write_playlist
+from serving.library.store import Library
 from serving.plots import genre_bars
 from serving.recommend import NoFavouritesError
-from serving.responses import ClassifyResponse, FileError, classification, recommendation
+from serving.responses import ClassifyResponse, FileError, RecommendResponse, classification, recommendation
 
 
 def read_list(path: Path) -> list[Path]:
@@ -41,27 +52,46 @@ def read_list(path: Path) -> list[Path]:
     return entries
 
 
-def predict_all(predictor: GenrePredictor, paths: list[Path], what: str, max_seconds: float):
-    """Predict every file; (predictions, errors), with a progress bar on long lists."""
-    songs, errors = [], []
-    for path in tqdm(paths, desc=what, unit="song", disable=len(paths) < 3, file=sys.stderr):
+class Songs:
+    """Where songs' analyses come from: the library when it holds the file, else the model (loaded
+    on first use, so questions the library answers alone start no network)."""
+
+    def __init__(self, config: ServingConfig, model_tag: str, library: Library | None):
+        self.config, self.model_tag, self.library = config, model_tag, library
+
+    @functools.cached_property
+    def model(self) -> tuple[bentoml.Model, ModelArtifact]:
         try:
-            songs.append(predictor.predict(path, max_seconds=max_seconds))
-        except AudioDecodeError as exc:
-            errors.append(FileError(file=str(path), error=str(exc)))
-            print(f"skipping {path}: {exc.reason}", file=sys.stderr)
-    return songs, errors
+            stored = bentoml.models.get(self.model_tag)
+        except bentoml.exceptions.NotFound:
+            sys.exit(f"no model {self.model_tag!r} in the BentoML store: run `python -m training.package` first")
+        return stored, ModelArtifact.load(stored.path)
 
+    @functools.cached_property
+    def predictor(self) -> GenrePredictor:
+        stored, artifact = self.model
+        classifier, how = load_classifier(artifact, self.config.backend, self.config.precision, self.config.network_batch)
+        print(f"{stored.tag}: {how}", file=sys.stderr)
+        return GenrePredictor(artifact, classifier)
 
-def load_predictor(tag: str, config: ServingConfig) -> GenrePredictor:
-    try:
-        model = bentoml.models.get(tag)
-    except bentoml.exceptions.NotFound:
-        sys.exit(f"no model {tag!r} in the BentoML store: run `python -m training.package` first")
-    artifact = ModelArtifact.load(model.path)
-    classifier, how = load_classifier(artifact, config.backend, config.precision, config.network_batch)
-    print(f"{model.tag}: {how}", file=sys.stderr)
-    return GenrePredictor(artifact, classifier)
+    def labels(self) -> list[str]:
+        labels = self.library.meta("labels") if self.library else None
+        return labels or self.model[1].labels
+
+    def predict_all(self, paths: list[Path], what: str) -> tuple[list[SongPrediction], list[FileError]]:
+        """Every file's prediction (from the library where it holds the file); (predictions, errors)."""
+        songs, errors = [], []
+        for path in tqdm(paths, desc=what, unit="song", disable=len(paths) < 3, file=sys.stderr):
+            stored = self.library.song_at(path.resolve()) if self.library else None
+            if stored is not None:
+                songs.append(as_prediction(stored, self.labels()))
+                continue
+            try:
+                songs.append(self.predictor.predict(path, max_seconds=self.config.max_duration_seconds))
+            except AudioDecodeError as exc:
+                errors.append(FileError(file=str(path), error=str(exc)))
+                print(f"skipping {path}: {exc.reason}", file=sys.stderr)
+        return songs, errors
 
 
 def distribution_table(songs: list[SongPrediction], title: str) -> Table:
@@ -76,29 +106,63 @@ def distribution_table(songs: list[SongPrediction], title: str) -> Table:
     return table
 
 
-def classify(args: argparse.Namespace, predictor: GenrePredictor, max_seconds: float) -> int:
-    songs, errors = predict_all(predictor, args.files, "classifying", max_seconds)
-    write_plots(songs, args.plots)
+def classify(args: argparse.Namespace, songs: Songs) -> int:
+    found, errors = songs.predict_all(args.files, "classifying")
+    write_plots(found, args.plots)
     if args.json:
-        print(ClassifyResponse(songs=[classification(s) for s in songs], errors=errors).model_dump_json(indent=2, exclude_none=True))
-    elif songs:
-        Console().print(distribution_table(songs, "Genre distribution per song"))
-    return 1 if errors and not songs else 0
+        print(ClassifyResponse(songs=[classification(s) for s in found], errors=errors).model_dump_json(indent=2, exclude_none=True))
+    elif found:
+        Console().print(distribution_table(found, "Genre distribution per song"))
+    return 1 if errors and not found else 0
 
 
-def recommend(args: argparse.Namespace, predictor: GenrePredictor, max_seconds: float, genre_weight: float) -> int:
-    favourites, fav_errors = predict_all(predictor, read_list(args.favorites), "favourites", max_seconds)
-    candidates, cand_errors = predict_all(predictor, read_list(args.candidates), "candidates", max_seconds)
-    write_plots(favourites + candidates, args.plots)
+def recommend(args: argparse.Namespace, songs: Songs) -> int:
+    favourites, errors = songs.predict_all(read_list(args.favorites), "favourites")
     try:
-        result = recommendation(predictor.labels, favourites, candidates, fav_errors + cand_errors, args.top_k, genre_weight)
+        if args.candidates is None:
+            started = time.perf_counter()
+            result = open_index(songs).recommend(favourites, errors, args.top_k, args.genre, args.max_per_artist)
+            print(f"answered from the library in {1000 * (time.perf_counter() - started):.1f} ms", file=sys.stderr)
+            candidates, files = [], {}
+        else:
+            paths = read_list(args.candidates)
+            candidates, more = songs.predict_all(paths, "candidates")
+            result = recommendation(songs.labels(), favourites, candidates, errors + more, args.top_k, songs.config.genre_weight)
+            where = {path.name: str(path) for path in paths}
+            files = {song.name: (where[song.name], song.duration) for song in candidates}
     except NoFavouritesError as exc:
         sys.exit(f"error: {exc}")
+    write_plots(favourites + candidates, args.plots)
+    return answer(args, songs, result, favourites, "Your favourites", files)
+
+
+def similar(args: argparse.Namespace, songs: Songs) -> int:
+    found, errors = songs.predict_all([args.song], "analysing")
+    if not found:
+        sys.exit(f"error: {errors[0].error}")
+    started = time.perf_counter()
+    result = open_index(songs).recommend(found, errors, args.top_k, args.genre, args.max_per_artist)
+    print(f"answered from the library in {1000 * (time.perf_counter() - started):.1f} ms", file=sys.stderr)
+    return answer(args, songs, result, found, "The song", {})
+
+
+def answer(args: argparse.Namespace, songs: Songs, result: RecommendResponse, asked: list[SongPrediction], title: str,
+           files: dict[str, tuple[str, float]]) -> int:
+    """Print the answer (table or JSON); write the playlist. `files`: candidate files by name."""
+    if args.playlist:
+        entries = []
+        for entry in result.recommendations:
+            if entry.id is not None:
+                song = songs.library.song(entry.id)
+                entries.append((song.path, song.duration, song.label()))
+            else:
+                entries.append((*files[entry.file], entry.file))
+        print(f"playlist of {len(entries)} songs: {write_playlist(args.playlist, entries)}", file=sys.stderr)
     if args.json:
         print(result.model_dump_json(indent=2, exclude_none=True))
         return 0
     console = Console()
-    console.print(distribution_table(favourites, "Your favourites"))
+    console.print(distribution_table(asked, title))
     console.print(f"Favourite genre: [bold]{result.favorite_genre}[/bold]")
     table = Table(title="Recommendations")
     for column in ("#", "song", "genre", "score", "why"):
@@ -106,6 +170,30 @@ def recommend(args: argparse.Namespace, predictor: GenrePredictor, max_seconds: 
     for rank, entry in enumerate(result.recommendations, 1):
         table.add_row(str(rank), entry.file, entry.genre, f"{entry.score:.3f}", entry.reason)
     console.print(table)
+    return 0
+
+
+def open_index(songs: Songs) -> LibraryIndex:
+    if songs.library is None or songs.library.count() == 0:
+        sys.exit("error: the library is empty: run `python -m serving index MUSIC_DIR` first (or give --candidates)")
+    return LibraryIndex(songs.library, songs.labels(), songs.config.genre_weight)
+
+
+def index(args: argparse.Namespace, songs: Songs) -> int:
+    if not args.music_dir.is_dir():
+        sys.exit(f"error: no such folder: {args.music_dir}")
+    stored, artifact = songs.model
+    predictor = songs.predictor
+    settings = songs.config.library
+    songs.library.set_meta(labels=artifact.labels)
+    summary = index_library(
+        args.music_dir, songs.library, predictor.analyzer, predictor.classifier,
+        analysis_settings(str(stored.tag), artifact, settings.max_windows), songs.config.genre_weight,
+        settings.threads, settings.batch_songs, settings.max_windows,
+    )
+    for line in summary.lines():
+        print(line)
+    print(f"library: {songs.library.count()} songs in {songs.library.db_path}")
     return 0
 
 
@@ -121,19 +209,31 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config()
     parser = argparse.ArgumentParser(prog="python -m serving", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=config.model_tag, help=f"BentoML model tag (default {config.model_tag})")
+    parser.add_argument("--library", type=Path, default=Path(config.library.path),
+                        help=f"library folder (default {config.library.path})")
     commands = parser.add_subparsers(dest="command", required=True)
     one = commands.add_parser("classify", help="genre distribution of each file")
     one.add_argument("files", nargs="+", type=Path)
-    many = commands.add_parser("recommend", help="rank candidates by your favourites")
+    many = commands.add_parser("recommend", help="rank candidates (default: the library) by your favourites")
     many.add_argument("--favorites", "--favourites", required=True, type=Path, help="list file of songs you like")
-    many.add_argument("--candidates", required=True, type=Path, help="list file of songs you don't know")
-    many.add_argument("--top-k", type=int, default=config.top_k)
-    for sub in (one, many):
+    many.add_argument("--candidates", type=Path, help="list file of songs you don't know (default: the library)")
+    near = commands.add_parser("similar", help="the library's songs closest to a song")
+    near.add_argument("song", type=Path, help="a song of the library, or any audio file")
+    build = commands.add_parser("index", help="analyse a music folder into the library (only what changed)")
+    build.add_argument("music_dir", type=Path)
+    for sub in (many, near):
+        sub.add_argument("--top-k", type=int, default=config.top_k)
+        sub.add_argument("--genre", help="only songs whose top genre is this")
+        sub.add_argument("--max-per-artist", type=int, help="at most this many songs of one artist (from tags)")
+        sub.add_argument("--playlist", type=Path, help="also write the answer as an M3U8 playlist")
+    for sub in (one, many, near):
         sub.add_argument("--json", action="store_true", help="print JSON instead of tables")
         sub.add_argument("--plots", type=Path, help="write a genre bar chart PNG per song into this folder")
+    for sub in (one, many, near, build):
         sub.add_argument("--model", default=argparse.SUPPRESS, help="BentoML model tag")
+        sub.add_argument("--library", type=Path, default=argparse.SUPPRESS, help="library folder")
     args = parser.parse_args(argv)
-    predictor = load_predictor(args.model, config)
-    if args.command == "classify":
-        sys.exit(classify(args, predictor, config.max_duration_seconds))
-    sys.exit(recommend(args, predictor, config.max_duration_seconds, config.genre_weight))
+    needs_library = args.command == "index" or (args.command in ("recommend", "similar") and getattr(args, "candidates", None) is None)
+    library = Library(args.library) if needs_library or (args.library / "library.db").is_file() else None
+    songs = Songs(config, args.model, library)
+    sys.exit({"classify": classify, "recommend": recommend, "similar": similar, "index": index}[args.command](args, songs))

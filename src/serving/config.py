@@ -17,6 +17,13 @@ from model.runtime import Backend
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
+class LibraryConfig(Schema):
+    path: str
+    max_windows: int | None
+    threads: int
+    batch_songs: int
+
+
 class ServingConfig(Schema):
     model_tag: str
     max_upload_mb: float
@@ -29,6 +36,7 @@ class ServingConfig(Schema):
     backend: Backend
     precision: PrecisionSetting
     network_batch: int
+    library: LibraryConfig
 
 
 def load_config() -> ServingConfig:

@@ -19,7 +19,8 @@ class WindowGenres(BaseModel):
 
 
 class SongGenres(BaseModel):
-    file: str = Field(description="the file name the client sent")
+    file: str = Field(description="the file name the client sent, or the library song's file name")
+    id: int | None = Field(None, description="the library's id of the song, when it is a library song")
     genre: str = Field(description="the most likely genre")
     probabilities: Distribution = Field(description="genre distribution of the whole song, summing to 1")
     duration: float = Field(description="seconds of audio")
@@ -37,6 +38,7 @@ class FileError(BaseModel):
 
 class Recommendation(BaseModel):
     file: str
+    id: int | None = Field(None, description="the library's id of the song, when it is a library song")
     genre: str
     score: float = Field(description="genre_weight x genre match + (1 - genre_weight) x sound match, in [0, 1]")
     reason: str
@@ -51,6 +53,18 @@ class RecommendResponse(BaseModel):
     errors: list[FileError] = Field(description="files that could not be used; the others were answered")
 
 
+class LibraryFailure(BaseModel):
+    file: str
+    reason: str
+
+
+class LibraryStatus(BaseModel):
+    songs: int = Field(description="songs analysed and answerable")
+    failures: list[LibraryFailure] = Field(description="files that could not be analysed, with the reason")
+    model: str | None = Field(description="the model (tag:version) the library was analysed with")
+    indexed_at: float | None = Field(description="when it was last indexed (Unix time)")
+
+
 class ClassifyResponse(BaseModel):
     """The CLI's `classify --json`: every song given, and the files that could not be used."""
 
@@ -59,7 +73,8 @@ class ClassifyResponse(BaseModel):
 
 
 def song_genres(song: SongPrediction) -> SongGenres:
-    return SongGenres(file=song.name, genre=song.genre, probabilities=song.distribution(), duration=round(song.duration, 3))
+    return SongGenres(file=song.name, id=song.song_id, genre=song.genre, probabilities=song.distribution(),
+                      duration=round(song.duration, 3))
 
 
 def classification(song: SongPrediction) -> Classification:
@@ -106,5 +121,5 @@ def _entry(ranked: Ranked, song: SongPrediction, favourites: list[SongPrediction
     genre_part = f"{song.genre} ({share:.0%})" + (", your favourite genre" if song.genre == top else f", not your favourite {top}")
     reason = (f"{genre_part}; genre match {ranked.genre_similarity:.2f}, sound match "
               f"{ranked.sound_similarity:.2f}, closest to {favourites[ranked.nearest_favourite].name}")
-    return Recommendation(file=song.name, genre=song.genre, score=round(ranked.score, 6), reason=reason,
-                          probabilities=song.distribution())
+    return Recommendation(file=song.name, id=song.song_id, genre=song.genre, score=round(ranked.score, 6),
+                          reason=reason, probabilities=song.distribution())

@@ -3,7 +3,9 @@
 Two services in one deployment:
 - `GenreNetwork` holds the network behind one batchable API, so BentoML's adaptive batching
   merges the windows of concurrent requests into shared forward passes;
-- `GenreService` is the public face: `POST /classify` and `POST /recommend`. It decodes
+- `GenreService` is the public face: `POST /classify` and `POST /recommend`, and, when the
+  library folder of conf/serving.yaml holds an indexed library, `POST /similar`, `GET /library`
+  and recommendations from the library (re-read when it is re-indexed, no restart). It decodes
   uploads, computes features (in threads), calls the network, and never lets one bad file
   spoil a request: a file that cannot be used gets its own error with the reason.
 """
@@ -19,20 +21,33 @@ from pathlib import Path
 import bentoml
 import numpy as np
 import torch
-from bentoml.exceptions import BentoMLException, InvalidArgument
+from fastapi import FastAPI
+from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound
 
 from data.audio import AudioDecodeError
 from model.artifact import ModelArtifact
 from model.precision import load_classifier
 from model.predict import SongAnalyzer, SongPrediction
 from serving.config import load_config
+from serving.library.query import LibraryIndex, as_prediction
+from serving.library.store import Library
 from serving.recommend import NoFavouritesError
-from serving.responses import Classification, FileError, RecommendResponse, classification, recommendation
+from serving.responses import (
+    Classification,
+    FileError,
+    LibraryFailure,
+    LibraryStatus,
+    RecommendResponse,
+    classification,
+    recommendation,
+)
 
 # A child of BentoML's logger, so its lines reach `bentoml serve`'s output.
 log = logging.getLogger("bentoml.genre_service")
 
 CONFIG = load_config()
+# GET routes (BentoML's own APIs are POST), mounted on the public service at /library.
+library_routes = FastAPI(title="genre-recognition library")
 
 
 class PayloadTooLarge(BentoMLException):
@@ -63,6 +78,7 @@ class GenreNetwork:
         return self.classifier.forward(windows)
 
 
+@bentoml.asgi_app(library_routes, path="/library")
 @bentoml.service(name="genre-recognition", traffic={"timeout": 600})
 class GenreService:
     model = bentoml.models.BentoModel(CONFIG.model_tag)
@@ -73,6 +89,21 @@ class GenreService:
         # GenreNetwork's process instead of oversubscribing them.
         torch.set_num_threads(1)
         self.analyzer = SongAnalyzer(ModelArtifact.load(self.model.path))
+        self.library_index: LibraryIndex | None = None
+
+    def library(self) -> LibraryIndex | None:
+        """The library's index, opened once it exists and refreshed when it was re-indexed."""
+        if self.library_index is None and (Path(CONFIG.library.path) / "library.db").is_file():
+            self.library_index = LibraryIndex(Library(CONFIG.library.path), self.analyzer.labels, CONFIG.genre_weight)
+        if self.library_index is not None:
+            self.library_index.refresh()
+        return self.library_index
+
+    def required_library(self) -> LibraryIndex:
+        found = self.library()
+        if found is None or not found.songs:
+            raise NotFound(f"no indexed library in {CONFIG.library.path}: run `python -m serving index MUSIC_DIR` first")
+        return found
 
     @bentoml.api
     async def classify(self, audio: Path) -> Classification:
@@ -80,8 +111,12 @@ class GenreService:
         return classification(await self._predict(audio))
 
     @bentoml.api
-    async def recommend(self, favorites: list[Path], candidates: list[Path], top_k: int = CONFIG.top_k) -> RecommendResponse:
-        """Rank the candidates by how well they match the favourites' genres and sound."""
+    async def recommend(
+        self, favorites: list[Path] = [], candidates: list[Path] = [], favorite_ids: list[int] = [],  # noqa: B006
+        top_k: int = CONFIG.top_k, genre: str | None = None,
+    ) -> RecommendResponse:
+        """Rank the candidates by how well they match the favourites' genres and sound. Favourites
+        are uploads and/or library song ids; without candidates, the library's songs are ranked."""
         if len(favorites) + len(candidates) > CONFIG.max_files:
             raise PayloadTooLarge(
                 f"too many files: {len(favorites) + len(candidates)}, the limit is {CONFIG.max_files} per request"
@@ -99,10 +134,44 @@ class GenreService:
         favourite_songs = [r for r in results[: len(favorites)] if isinstance(r, SongPrediction)]
         candidate_songs = [r for r in results[len(favorites) :] if isinstance(r, SongPrediction)]
         try:
+            if favorite_ids or not candidates:
+                library = self.required_library()
+                favourite_songs += [as_prediction(self.library_song(library, i), self.analyzer.labels) for i in favorite_ids]
+                if not candidates:
+                    return library.recommend(favourite_songs, errors, top_k, genre)
             return recommendation(self.analyzer.labels, favourite_songs, candidate_songs, errors, top_k, CONFIG.genre_weight)
         except NoFavouritesError as exc:
             details = "; ".join(e.error for e in errors)
             raise InvalidArgument(f"{exc}" + (f" ({details})" if details else "")) from None
+
+    @bentoml.api
+    async def similar(self, audio: Path | None = None, song_id: int | None = None, top_k: int = CONFIG.top_k,
+                      genre: str | None = None) -> RecommendResponse:
+        """The library's songs closest to a song: an upload, or a library song by id."""
+        library = self.required_library()
+        if (audio is None) == (song_id is None):
+            raise InvalidArgument("give either an audio upload or a song_id")
+        song = await self._predict(audio) if audio is not None else as_prediction(self.library_song(library, song_id), self.analyzer.labels)
+        return library.recommend([song], [], top_k, genre)
+
+    @library_routes.get("/", response_model=LibraryStatus)
+    def library_status(self) -> LibraryStatus:
+        """How many songs the library holds, what could not be analysed and why, with which model, when."""
+        library = self.library()
+        if library is None:
+            return LibraryStatus(songs=0, failures=[], model=None, indexed_at=None)
+        store = library.library
+        failures = [LibraryFailure(file=Path(path).name, reason=reason) for path, (_, _, reason) in store.failures().items()]
+        analysis = store.meta("analysis") or {}
+        return LibraryStatus(songs=len(library.songs), failures=failures, model=analysis.get("model"),
+                             indexed_at=store.meta("indexed_at"))
+
+    @staticmethod
+    def library_song(library: LibraryIndex, song_id: int):
+        song = library.songs.get(song_id)
+        if song is None:
+            raise NotFound(f"no song {song_id} in the library")
+        return song
 
     async def _predict(self, path: Path) -> SongPrediction:
         """Checks, decoding and features in a thread; the network through the batched service."""

@@ -53,7 +53,8 @@ class GenreClassifier(L.LightningModule):
             })
             for stage in ("val", "test")
         })  # fmt: skip
-        self.test_confusion: torch.Tensor | None = None
+        # Clip confusion matrices of the last validation and test epochs (rows: true genre).
+        self.confusion: dict[str, torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.network(x)
@@ -90,8 +91,7 @@ class GenreClassifier(L.LightningModule):
             self.log(f"{stage}_{name}", results[name], prog_bar=name == "clip_acc")
         for label, value in zip(self.labels, results["class_acc"]):
             self.log(f"{stage}_acc_{label}", value)
-        if stage == "test":
-            self.test_confusion = results["confusion"].cpu()
+        self.confusion[stage] = results["confusion"].cpu()
         self.eval_metrics[stage].reset()
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:

@@ -1,8 +1,13 @@
-"""MLflow bookkeeping around a training run: which run to continue, what to record, artifacts."""
+"""MLflow bookkeeping around a training run: which run to continue, what it is called, what to
+record (params, tags, the data it used, reports, the best checkpoint), so runs compare at a
+glance in `mlflow ui`."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import warnings
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +15,9 @@ import matplotlib.pyplot as plt
 import mlflow
 import torch
 from lightning.pytorch.loggers import MLFlowLogger
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.entities import DatasetInput, InputTag
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
@@ -18,6 +26,10 @@ from training.results import class_report, confusion_figure
 
 CHECKPOINT_DIR_TAG = "checkpoint_dir"
 BEST_CHECKPOINT_TAG = "best_checkpoint"  # the artifact path of the best checkpoint
+# MLflow opens an experiment with this tag on its training runs, not on its GenAI pages.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+# The MLflow context each split is used in, as the runs table's Datasets column shows it.
+SPLIT_CONTEXTS = {"train": "training", "valid": "validation", "test": "test"}
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -82,10 +94,24 @@ def run_id_of_checkpoint(client: MlflowClient, experiment_name: str, checkpoint:
     return runs[0].info.run_id if runs else None
 
 
+def run_name(base: str, overrides: list[str], ignored: list[str]) -> str:
+    """The experiment's name plus the command line's overrides, e.g. "smoke lr=3e-3 seed=1": runs
+    told apart at a glance, every job of a sweep named differently. A key is shortened to its
+    last part unless two overrides share it; overrides of `ignored` keys (where the data lives,
+    how it is read) are left out."""
+    pairs = [o.lstrip("+~").split("=", 1) for o in overrides if "=" in o]
+    pairs = [(key, value) for key, value in pairs if not any(fnmatch(key, pattern) for pattern in ignored)]
+    last = [key.rsplit(".", 1)[-1] for key, _ in pairs]
+    words = [f"{short if last.count(short) == 1 else key}={value}" for (key, value), short in zip(pairs, last)]
+    return " ".join([base, *words])
+
+
 def record_new_run(logger: MLFlowLogger, cfg: DictConfig, data: GTZANDataModule, checkpoint_dir: Path) -> None:
     """What a new run starts with: the resolved config as params; commit, split, spectrogram
-    digest, data folder, network and checkpoint folder as tags (resume finds runs by the last)."""
+    digest, data folder, network and checkpoint folder as tags (resume finds runs by the last);
+    the data of each split as an MLflow dataset input."""
     logger.log_hyperparams(flatten(OmegaConf.to_container(cfg, resolve=True)))
+    log_data_inputs(logger.experiment, logger.run_id, data)
     tags = {
         "git_commit": git_commit(),
         "split": data.split_name,
@@ -98,25 +124,59 @@ def record_new_run(logger: MLFlowLogger, cfg: DictConfig, data: GTZANDataModule,
         logger.experiment.set_tag(logger.run_id, key, value)
 
 
-def log_test_report(
-    client: MlflowClient, run_id: str, confusion: torch.Tensor, labels: list[str], best_checkpoint: Path
-) -> None:
-    """Confusion-matrix PNG, per-class report (JSON and text) and the best checkpoint."""
-    figure = confusion_figure(confusion, labels)
-    client.log_figure(run_id, figure, "test/confusion_matrix.png")
+def mark_training_experiment(client: MlflowClient, experiment_id: str) -> None:
+    """Tag the experiment as model training (on every run, so older experiments get it too)."""
+    client.set_experiment_tag(experiment_id, *EXPERIMENT_KIND)
+
+
+class SplitDataset(MetaDataset):
+    """One split of a GTZAN-layout folder as MLflow sees a data set: a name, the folder, the
+    spectrogram digest (the feature cache's name) and a profile with the clip count."""
+
+    def __init__(self, root: Path, split: str, split_name: str, clips: int, digest: str):
+        with warnings.catch_warnings():  # MLflow registers the local-file source twice and says so
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(root.resolve().as_uri())
+        super().__init__(source, name=f"{root.name}/{split}", digest=digest)
+        self.clip_profile = {"clips": clips, "split": split_name, "part": split}
+
+    def to_dict(self) -> dict[str, str]:
+        return {**super().to_dict(), "profile": json.dumps(self.clip_profile)}
+
+
+def log_data_inputs(client: MlflowClient, run_id: str, data: GTZANDataModule) -> None:
+    """The train, valid and test clips of the run's split as dataset inputs: the runs table's
+    Datasets column then says which data, split and features each run used."""
+    digest = data.spectrogram.digest()
+    inputs = [
+        DatasetInput(SplitDataset(data.root, split, data.split_name, len(clips), digest)._to_mlflow_entity(),
+                     [InputTag("mlflow.data.context", SPLIT_CONTEXTS[split])])
+        for split, clips in data.split_clips().items()
+    ]
+    client.log_inputs(run_id, datasets=inputs)
+
+
+def log_report(client: MlflowClient, run_id: str, split: str, confusion: torch.Tensor, labels: list[str]) -> None:
+    """A split's confusion matrix (PNG and JSON) and per-class report (JSON and text) under `split/`."""
+    figure = confusion_figure(confusion, labels, f"{split} clips")
+    client.log_figure(run_id, figure, f"{split}/confusion_matrix.png")
     plt.close(figure)
     report = class_report(confusion, labels)
-    client.log_dict(run_id, report, "test/class_report.json")
+    client.log_dict(run_id, report, f"{split}/class_report.json")
     lines = [f"{'genre':<10} {'clips':>5} {'precision':>9} {'recall':>7} {'f1':>6}"]
     lines += [f"{g:<10} {r['clips']:>5} {r['precision']:>9.3f} {r['recall']:>7.3f} {r['f1']:>6.3f}" for g, r in report.items()]
-    client.log_text(run_id, "\n".join(lines) + "\n", "test/class_report.txt")
-    client.log_dict(run_id, confusion.tolist(), "test/confusion_matrix.json")
+    client.log_text(run_id, "\n".join(lines) + "\n", f"{split}/class_report.txt")
+    client.log_dict(run_id, confusion.tolist(), f"{split}/confusion_matrix.json")
+
+
+def log_best_checkpoint(client: MlflowClient, run_id: str, best_checkpoint: Path) -> None:
+    """The best checkpoint as an artifact, and a tag saying where (packaging finds it there)."""
     client.log_artifact(run_id, str(best_checkpoint), "checkpoints")
     client.set_tag(run_id, BEST_CHECKPOINT_TAG, f"checkpoints/{best_checkpoint.name}")
 
 
 def download_best_checkpoint(client: MlflowClient, run_id: str, into: Path) -> Path:
-    """The best checkpoint a training run logged (`log_test_report`), downloaded into `into`."""
+    """The best checkpoint a training run logged (`log_best_checkpoint`), downloaded into `into`."""
     artifact = client.get_run(run_id).data.tags.get(BEST_CHECKPOINT_TAG)
     if not artifact:
         raise FileNotFoundError(f"run {run_id} logged no best checkpoint (did it finish its test?)")

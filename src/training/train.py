@@ -1,7 +1,9 @@
 """One training run from a resolved Hydra config: fit, keep the best epoch, test it, track it all.
 
 Everything is instantiated from `conf/` (data, model, trainer, logger, callbacks); the MLflow
-bookkeeping is `training.tracking`'s. `resume=true` continues the newest unfinished run in place.
+bookkeeping is `training.tracking`'s: a run is named by its experiment and overrides, records the
+data it used, and ends with the best epoch's validation report, the test report and the best
+checkpoint. `resume=true` continues the newest unfinished run in place.
 """
 
 from __future__ import annotations
@@ -10,14 +12,24 @@ import logging
 from pathlib import Path
 
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, open_dict
 
 from data.datamodule import GTZANDataModule
 from training.module import GenreClassifier
 from training.results import print_results
-from training.tracking import log_test_report, record_new_run, resume_point, set_tracking
+from training.tracking import (
+    log_best_checkpoint,
+    log_report,
+    mark_training_experiment,
+    record_new_run,
+    resume_point,
+    run_name,
+    set_tracking,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +46,13 @@ def train(cfg: DictConfig) -> float:
 
     datamodule: GTZANDataModule = instantiate(cfg.data, _convert_="all")
     model: GenreClassifier = instantiate(cfg.model, labels=datamodule.labels, _recursive_=False, _convert_="all")
-    logger = instantiate(cfg.logger, run_id=run_id)
+    name = run_name(cfg.run_name, list(HydraConfig.get().overrides.task), list(cfg.tracking.name_ignores))
+    logger = instantiate(cfg.logger, run_id=run_id, run_name=name)
+    mark_training_experiment(client, logger.experiment_id)
     callbacks = {name: instantiate(spec) for name, spec in cfg.callbacks.items()}
     checkpoint: ModelCheckpoint = callbacks["model_checkpoint"]
-    if run_id is None:
+    if run_id is None and rank_zero_only.rank == 0:  # one process records, under DDP too
+        datamodule.prepare_data()  # data generated and cached before the run records which it used
         record_new_run(logger, cfg, datamodule, Path(checkpoint.dirpath))
     trainer: L.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=list(callbacks.values()))
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
@@ -46,10 +61,18 @@ def train(cfg: DictConfig) -> float:
     best_score = float(checkpoint.best_model_score or 0.0)
     if trainer.is_global_zero:  # what `python -m training.package` ranks runs by
         client.log_metric(logger.run_id, cfg.tracking.ranking_metric, best_score)
+        log_best_checkpoint(client, logger.run_id, best)
+    # The best epoch's validation confusion matrix: its weights validated once more, with the
+    # logger detached so the per-epoch curves keep one point per epoch.
+    loggers, trainer.loggers = trainer.loggers, []
+    trainer.validate(model, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
+    trainer.loggers = loggers
+    if trainer.is_global_zero:
+        log_report(client, logger.run_id, "valid", model.confusion["val"], model.labels)
     if cfg.test:
         results = trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)[0]
         if trainer.is_global_zero:
-            log_test_report(client, logger.run_id, model.test_confusion, model.labels, best)
+            log_report(client, logger.run_id, "test", model.confusion["test"], model.labels)
             print_results(
                 results, "Test metrics (best epoch)",
                 f"split {datamodule.split_name!r} {datamodule.split_sizes()}; MLflow run {logger.run_id}",

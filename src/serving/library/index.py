@@ -1,0 +1,195 @@
+"""`python -m serving index MUSIC_DIR`: analyse every song under a folder once, then only what changed.
+
+A run compares the folder with the library: files whose size and modification time are as
+stored are left alone; the rest are hashed, and a new path whose content matches a song that
+disappeared is a move (its analysis kept), a known path with the same content a touch. What is
+left is analysed: decoding and features on worker threads, the network on the main thread, one
+transaction per batch of songs, so a killed run resumes where it stopped and stores no song
+twice. A file that cannot be used is recorded with its reason and tried again when it changes.
+Analysis settings that differ from the library's (another model, other features, another window
+count) re-analyse everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from data.audio import AudioDecodeError
+from data.tags import read_tags
+from data.threads import ordered_map
+from model.artifact import ModelArtifact
+from model.predict import PreparedSong, SongAnalyzer, WindowClassifier
+from serving.library.store import Library
+
+# What libsndfile or FFmpeg decode (data.audio); other files in a music folder are ignored.
+AUDIO_SUFFIXES = frozenset({".wav", ".au", ".aif", ".aiff", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a",
+                            ".aac", ".mp4", ".wma"})
+
+
+@dataclass(frozen=True)
+class FileState:
+    path: str  # absolute
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class Plan:
+    analyse: list[tuple[FileState, str]] = field(default_factory=list)  # with content hashes
+    moves: list[tuple[str, str, int, int]] = field(default_factory=list)  # old, new, size, mtime
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    failed_before: int = 0  # unchanged files that could not be analysed last time
+
+
+@dataclass
+class Summary:
+    analysed: int = 0
+    unchanged: int = 0
+    moved: int = 0
+    removed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # path, reason
+    failed_before: int = 0
+    seconds: float = 0.0
+    reanalysed_all: str | None = None
+
+    def lines(self) -> list[str]:
+        rate = self.analysed / self.seconds * 3600 if self.seconds and self.analysed else 0.0
+        lines = [f"re-analysing everything: {self.reanalysed_all}"] if self.reanalysed_all else []
+        lines.append(f"analysed {self.analysed}, unchanged {self.unchanged}, moved {self.moved}, removed {self.removed}, "
+                     f"failed {len(self.failed)}" + (f" (+{self.failed_before} unchanged since they failed)" if self.failed_before else "")
+                     + f"; {self.seconds:.1f} s, {rate:,.0f} songs/h")
+        lines += [f"failed: {path}: {reason}" for path, reason in self.failed]
+        return lines
+
+
+def scan(folder: str | Path) -> list[FileState]:
+    """Every audio file under `folder` (recursively, links followed), sorted by path."""
+    found = []
+    for root, _, names in os.walk(Path(folder).resolve(), followlinks=True):
+        for name in names:
+            path = Path(root, name)
+            if path.suffix.lower() in AUDIO_SUFFIXES:
+                stat = path.stat()
+                found.append(FileState(str(path), stat.st_size, stat.st_mtime_ns))
+    return sorted(found, key=lambda f: f.path)
+
+
+def content_hash(path: str) -> str:
+    """sha256 of the file's bytes: what recognises a moved or renamed song."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def plan(library: Library, files: list[FileState], threads: int) -> Plan:
+    """What to do with each file: leave, analyse, move, or remove."""
+    known, failures = library.files(), library.failures()
+    hashes = dict(library.db.execute("SELECT path, content_hash FROM songs"))
+    present = {f.path for f in files}
+    result, candidates = Plan(), []
+    for f in files:
+        if known.get(f.path) == (f.size, f.mtime_ns):
+            result.unchanged += 1
+        elif f.path not in known and failures.get(f.path, (None, None))[:2] == (f.size, f.mtime_ns):
+            result.failed_before += 1
+        else:
+            candidates.append(f)
+    gone_by_hash = {hashes[p]: p for p in known if p not in present}
+    for f, digest in zip(candidates, ordered_map(lambda f: content_hash(f.path), candidates, threads)):
+        if f.path in known and hashes[f.path] == digest:  # touched, same content
+            result.moves.append((f.path, f.path, f.size, f.mtime_ns))
+        elif f.path not in known and digest in gone_by_hash:
+            result.moves.append((gone_by_hash.pop(digest), f.path, f.size, f.mtime_ns))
+        else:
+            result.analyse.append((f, digest))
+    result.removed = sorted(set(gone_by_hash.values()) | {p for p in failures if p not in present})
+    return result
+
+
+def spread(count: int, most: int | None) -> list[int]:
+    """Up to `most` indices of `count` items, evenly spread, first and last included."""
+    if most is None or count <= most:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / (most - 1)) for i in range(most)}) if most > 1 else [count // 2]
+
+
+def index_library(
+    folder: str | Path, library: Library, analyzer: SongAnalyzer, classifier: WindowClassifier,
+    analysis: dict[str, Any], genre_weight: float, threads: int, batch_songs: int, max_windows: int | None,
+    progress: bool = True,
+) -> Summary:
+    """Bring `library` up to date with `folder`; what was done, for printing."""
+    started = time.perf_counter()
+    summary = Summary()
+    stored = library.meta("analysis")
+    if stored is not None and stored != analysis:
+        changed = sorted(k for k in analysis if stored.get(k) != analysis[k])
+        summary.reanalysed_all = f"the analysis settings differ from the library's ({', '.join(changed)})"
+        library.clear()
+    library.set_meta(analysis=analysis, folder=str(Path(folder).resolve()))
+    todo = plan(library, scan(folder), threads)
+    summary.moved = sum(old != new for old, new, *_ in todo.moves)
+    summary.unchanged = todo.unchanged + len(todo.moves) - summary.moved  # touched: same content
+    summary.failed_before = todo.failed_before
+    summary.removed = len(todo.removed)
+    library.write([], [], todo.moves, todo.removed)
+
+    def prepare(item: tuple[FileState, str]) -> PreparedSong | AudioDecodeError:
+        try:
+            return analyzer.prepare(item[0].path)
+        except AudioDecodeError as exc:
+            return exc
+
+    rows: list[dict[str, Any]] = []
+    failures: list[tuple[str, int, int, str]] = []
+    results = ordered_map(prepare, todo.analyse, threads)
+    bar = tqdm(zip(todo.analyse, results), total=len(todo.analyse), desc="analysing", unit="song", disable=not progress)
+    for (file, digest), song in bar:
+        if isinstance(song, AudioDecodeError):
+            failures.append((file.path, file.size, file.mtime_ns, song.reason))
+            summary.failed.append((file.path, song.reason))
+        else:
+            rows.append(_row(file, digest, song, analyzer, classifier, max_windows, analysis))
+            summary.analysed += 1
+        if len(rows) + len(failures) >= batch_songs:
+            library.write(rows, failures, [], [])
+            rows, failures = [], []
+    library.write(rows, failures, [], [])
+    library.write_index(genre_weight)
+    library.set_meta(indexed_at=time.time())
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _row(file: FileState, digest: str, song: PreparedSong, analyzer: SongAnalyzer, classifier: WindowClassifier,
+         max_windows: int | None, analysis: dict[str, Any]) -> dict[str, Any]:
+    keep = spread(len(song.windows), max_windows)
+    song = PreparedSong(song.windows[keep], [song.starts[i] for i in keep], song.duration)
+    prediction = analyzer.summarize(Path(file.path).name, song, classifier.forward(song.windows))
+    tags = read_tags(file.path)
+    return {
+        "path": file.path, "content_hash": digest, "size": file.size, "mtime_ns": file.mtime_ns,
+        "duration": song.duration, "title": tags.title, "artist": tags.artist, "album": tags.album,
+        "genre": prediction.genre, "probabilities": prediction.probabilities.astype(np.float32).tobytes(),
+        "embedding": prediction.embedding.astype(np.float32).tobytes(), "windows": len(keep),
+        "analysis": json.dumps(analysis, sort_keys=True), "analysed_at": time.time(),
+    }
+
+
+def analysis_settings(model_tag: str, artifact: ModelArtifact, max_windows: int | None) -> dict[str, Any]:
+    """What makes two analyses comparable: the model (tag with version), its spectrogram and
+    window settings, and how many windows of a song are analysed."""
+    return {"model": model_tag, "spectrogram": artifact.spectrogram.digest(), "windows": artifact.windows.model_dump(),
+            "max_windows": max_windows}

@@ -17,11 +17,13 @@ import logging
 import tempfile
 from http import HTTPStatus
 from pathlib import Path
+from typing import Annotated
 
 import bentoml
 import numpy as np
 import torch
 from fastapi import FastAPI
+from pydantic import BeforeValidator
 from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound
 
 from data.audio import AudioDecodeError
@@ -46,6 +48,8 @@ from serving.responses import (
 log = logging.getLogger("bentoml.genre_service")
 
 CONFIG = load_config()
+# A form field sent once arrives as one value, not a list of one.
+SongIds = Annotated[list[int], BeforeValidator(lambda value: value if isinstance(value, list) else [value])]
 # GET routes (BentoML's own APIs are POST), mounted on the public service at /library.
 library_routes = FastAPI(title="genre-recognition library")
 
@@ -112,7 +116,7 @@ class GenreService:
 
     @bentoml.api
     async def recommend(
-        self, favorites: list[Path] = [], candidates: list[Path] = [], favorite_ids: list[int] = [],  # noqa: B006
+        self, favorites: list[Path] = [], candidates: list[Path] = [], favorite_ids: SongIds = [],  # noqa: B006
         top_k: int = CONFIG.top_k, genre: str | None = None,
     ) -> RecommendResponse:
         """Rank the candidates by how well they match the favourites' genres and sound. Favourites
@@ -145,13 +149,13 @@ class GenreService:
             raise InvalidArgument(f"{exc}" + (f" ({details})" if details else "")) from None
 
     @bentoml.api
-    async def similar(self, audio: Path | None = None, song_id: int | None = None, top_k: int = CONFIG.top_k,
+    async def similar(self, audio: list[Path] = [], song_id: int | None = None, top_k: int = CONFIG.top_k,  # noqa: B006
                       genre: str | None = None) -> RecommendResponse:
-        """The library's songs closest to a song: an upload, or a library song by id."""
+        """The library's songs closest to a song: one upload (`audio`), or a library song by id."""
         library = self.required_library()
-        if (audio is None) == (song_id is None):
-            raise InvalidArgument("give either an audio upload or a song_id")
-        song = await self._predict(audio) if audio is not None else as_prediction(self.library_song(library, song_id), self.analyzer.labels)
+        if len(audio) + (song_id is not None) != 1:
+            raise InvalidArgument("give either one audio upload or a song_id")
+        song = await self._predict(audio[0]) if audio else as_prediction(self.library_song(library, song_id), self.analyzer.labels)
         return library.recommend([song], [], top_k, genre)
 
     @library_routes.get("/", response_model=LibraryStatus)

@@ -81,3 +81,31 @@ def test_too_long_is_refused_from_the_header(tmp_path):
     with pytest.raises(AudioDecodeError, match="too long"):
         load_audio(path, 12000, max_seconds=4.0)
     assert len(load_audio(path, 12000, max_seconds=6.0)) == 60000
+
+
+def test_m4a_is_decoded_through_ffmpeg_like_the_same_audio_as_wav(tmp_path):
+    """libsndfile cannot open m4a/AAC (what stores sell); PyAV's FFmpeg can, behind the same call."""
+    import av
+
+    from data.synthetic import SAMPLE_RATE, render_clip
+
+    samples = render_clip("rock", 6.0, np.random.default_rng(1))
+    sf.write(tmp_path / "song.wav", samples, SAMPLE_RATE)
+    with av.open(str(tmp_path / "song.m4a"), "w") as out:
+        stream = out.add_stream("aac", rate=SAMPLE_RATE)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(samples[None, :], format="fltp", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    with pytest.raises(sf.LibsndfileError):
+        sf.info(str(tmp_path / "song.m4a"))
+    wav, m4a = load_audio(tmp_path / "song.wav", 12000), load_audio(tmp_path / "song.m4a", 12000)
+    assert abs(len(m4a) - len(wav)) < 0.1 * 12000  # AAC pads its start and end by a few ms
+    spectrum = lambda x: np.abs(np.fft.rfft(x[:60000].numpy()))  # noqa: E731
+    assert np.corrcoef(spectrum(wav), spectrum(m4a))[0, 1] > 0.9  # the same music, through a lossy codec
+    with pytest.raises(AudioDecodeError, match="too long"):
+        load_audio(tmp_path / "song.m4a", 12000, max_seconds=3)
+    (tmp_path / "broken.m4a").write_bytes(b"\x00\x00\x00\x18ftypM4A " + b"\x00" * 64)
+    with pytest.raises(AudioDecodeError, match="broken.m4a"):
+        load_audio(tmp_path / "broken.m4a", 12000)

@@ -38,6 +38,9 @@ class LibraryIndex:
             return
         self.index = self.library.load_index(self.genre_weight)
         self.songs = {song.id: song for song in self.library.songs()}
+        self.copies: dict[str, set[int]] = {}  # content hash -> ids: a song's exact duplicates
+        for song in self.songs.values():
+            self.copies.setdefault(song.content_hash, set()).add(song.id)
         self.version = version
 
     def recommend(
@@ -50,8 +53,8 @@ class LibraryIndex:
         probs = np.stack([s.probabilities for s in favourites]) if favourites else np.zeros((0, len(self.labels)))
         embeddings = np.stack([s.embedding for s in favourites]) if favourites else np.zeros((0, 1))
         query = taste_vector(probs, embeddings, self.genre_weight)  # NoFavouritesError without favourites
-        hashes = {self.songs[s.song_id].content_hash for s in favourites if s.song_id in self.songs}
-        excluded = {s.song_id for s in favourites} | {i for i, s in self.songs.items() if s.content_hash in hashes}
+        excluded = {s.song_id for s in favourites}.union(
+            *(self.copies[self.songs[s.song_id].content_hash] for s in favourites if s.song_id in self.songs))
         candidates = self._search(query, excluded, top_k, genre, max_per_artist)
         return recommendation(self.labels, favourites, [as_prediction(s, self.labels) for s in candidates], errors,
                               top_k, self.genre_weight)

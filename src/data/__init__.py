@@ -2,8 +2,10 @@
 
 torchaudio's compiled extension loads only with the torch it was built for, and pip does not
 know which that is (torchaudio 2.11.1 declares torch>=2.11 but fails with torch 2.11.0). Every
-command imports this package first, so a mismatched pair stops here with one message that says
-what is installed and what was tested, instead of an OSError about an undefined symbol.
+module that imports torchaudio, and every package above this one, calls `require_torchaudio`
+first, so a mismatched pair stops a command with one message that says what is installed and
+what was tested, instead of an OSError about an undefined symbol. (Checking files, `data.probe`
+and `data.gtzan`, needs no torch and stays light.)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ def _tested_pair() -> str:
     return f"torch {pins.get('torch', '?')} + torchaudio {pins.get('torchaudio', '?')} (constraints.txt)"
 
 
-def _require_torchaudio() -> None:
+def require_torchaudio() -> None:
     try:
         import torchaudio  # noqa: F401  (loads libtorchaudio.so)
     except (OSError, ImportError) as exc:
@@ -39,6 +41,3 @@ def _require_torchaudio() -> None:
             f"This project is tested with {_tested_pair()}; reinstall with: "
             'pip install -e ".[dev]" -c constraints.txt'
         ) from None
-
-
-_require_torchaudio()

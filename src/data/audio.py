@@ -9,32 +9,23 @@ wheels carry FFmpeg. Down-mixing and resampling are this module's either way.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import numpy as np
 import soundfile as sf
-import torch
-from torchaudio import transforms as T
+
+from data import require_torchaudio
+
+require_torchaudio()
+import torch  # noqa: E402
+from torchaudio import transforms as T  # noqa: E402
+
+from data.probe import AudioDecodeError, UnknownFormat, libsndfile_reason, open_audio  # noqa: E402
 
 
 _INT16_EXACT_SUBTYPES = frozenset({"PCM_16", "PCM_S8", "PCM_U8"})
-
-
-class AudioDecodeError(ValueError):
-    """A file that cannot be used as a song; `str()` names the file and why."""
-
-    def __init__(self, path: str | Path, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{Path(path).name}: {reason}")
-
-
-class UnknownFormat(AudioDecodeError):
-    """libsndfile does not recognise the file; FFmpeg may."""
 
 
 def load_audio(
@@ -82,7 +73,7 @@ def _read_libsndfile(path: Path, max_seconds: float | None) -> tuple[np.ndarray,
         try:
             samples = f.read(dtype="int16" if as_int16 else "float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise AudioDecodeError(path, f"audio data is corrupt ({_libsndfile_reason(exc)})") from None
+            raise AudioDecodeError(path, f"audio data is corrupt ({libsndfile_reason(exc)})") from None
         if as_int16:
             samples = samples.astype(np.float32) * np.float32(1 / 32768)
         return samples, f.samplerate
@@ -135,57 +126,3 @@ def resampler(from_rate: int, to_rate: int) -> T.Resample:
     """torchaudio's band-limited sinc resampler with its kernel built once per rate pair
     (`torchaudio.functional.resample` rebuilds it on every call: 8x slower for a 30 s clip)."""
     return T.Resample(from_rate, to_rate)
-
-
-@contextlib.contextmanager
-def open_audio(path: str | Path) -> Iterator[sf.SoundFile]:
-    """The file opened once for reading, after the header checks; `AudioDecodeError` if it is
-    not usable audio. (Opening twice costs a second scan of compressed files.)"""
-    path = Path(path)
-    if not path.is_file():
-        raise AudioDecodeError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise AudioDecodeError(path, "file is empty (0 bytes)")
-    try:
-        handle = sf.SoundFile(str(path))
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise UnknownFormat(path, f"not a readable audio file ({_libsndfile_reason(exc)})") from None
-    with handle:
-        if handle.format == "RAW":  # libsndfile's guess for header-less bytes named .au/.raw
-            raise AudioDecodeError(path, "not a readable audio file (no audio header)")
-        if handle.frames <= 0 or handle.samplerate <= 0:
-            raise AudioDecodeError(path, "contains no audio samples")
-        missing = _missing_bytes(path)
-        if missing > 0:
-            raise AudioDecodeError(path, f"truncated: the header promises {missing} more bytes than the file holds")
-        yield handle
-
-
-def probe_audio(path: str | Path) -> None:
-    """Check the header only; `AudioDecodeError` if the file is not usable audio."""
-    with open_audio(path):
-        pass
-
-
-def _libsndfile_reason(exc: Exception) -> str:
-    text = str(exc).strip()
-    # libsndfile says "File does not exist or is not a regular file" for files it cannot parse.
-    if not text or "does not exist" in text or "possibly a pipe" in text:
-        return "unknown or corrupt format"
-    return text.splitlines()[-1].split(": ", 1)[-1]
-
-
-def _missing_bytes(path: Path) -> int:
-    """Bytes a WAV (RIFF) or AU header declares beyond the end of the file; 0 if unknown.
-
-    libsndfile quietly reads a cut-off file up to where it ends, so this is checked here.
-    """
-    with path.open("rb") as f:
-        header = f.read(24)
-    size = path.stat().st_size
-    if header[:4] == b"RIFF" and header[8:12] == b"WAVE":
-        return int.from_bytes(header[4:8], "little") + 8 - size
-    if header[:4] == b".snd" and len(header) >= 12:
-        offset, length = int.from_bytes(header[4:8], "big"), int.from_bytes(header[8:12], "big")
-        return 0 if length == 0xFFFFFFFF else offset + length - size
-    return 0

@@ -12,10 +12,14 @@ import hashlib
 import json
 from typing import Literal
 
-import torch
 from pydantic import BaseModel, ConfigDict
-from torch import nn
-from torchaudio import transforms as T
+
+from data import require_torchaudio
+
+require_torchaudio()
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from torchaudio import transforms as T  # noqa: E402
 
 
 class Schema(BaseModel):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data.audio import AudioDecodeError, probe_audio
+from data.probe import AudioDecodeError, probe_audio
 
 GENRES: tuple[str, ...] = (
     "blues", "classical", "country", "disco", "hiphop",

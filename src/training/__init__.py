@@ -1,3 +1,5 @@
 """Training: networks, the LightningModule, runs tracked in MLflow, packaging."""
 
-import data  # noqa: F401  (first: stops with one clear message if torchaudio cannot load)
+from data import require_torchaudio
+
+require_torchaudio()  # first: one clear message if torchaudio cannot load

@@ -116,6 +116,7 @@ def test_faithful_crnn_runs_on_a_gtzan_layout_folder(synthetic_root, tmp_path):
         env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"},
     )
     assert "test_clip_acc" in done.stdout
+    assert "#/experiments/1/runs?workflowType=machine_learning" in done.stdout  # opens on the training runs
     _, runs = _runs(f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert runs[0].data.params["model.network.channels"] == "[64, 128, 128, 128]"
     assert runs[0].data.tags["split"] == "filtered"

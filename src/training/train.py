@@ -77,4 +77,6 @@ def train(cfg: DictConfig) -> float:
                 results, "Test metrics (best epoch)",
                 f"split {datamodule.split_name!r} {datamodule.split_sizes()}; MLflow run {logger.run_id}",
             )
+            # MLflow 3.17's UI opens experiments on its GenAI pages unless the link names the workflow.
+            print(f"mlflow ui: http://127.0.0.1:5000/#/experiments/{logger.experiment_id}/runs?workflowType=machine_learning")
     return best_score

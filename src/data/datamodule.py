@@ -107,6 +107,7 @@ class GTZANDataModule(L.LightningDataModule):
         self.save_hyperparameters(logger=False)
         self.test_split = "test"  # the split test_dataloader serves; evaluate may point it elsewhere
         self.clips: dict[str, list[Clip]] = {}
+        self._split: dict[str, list[Clip]] | None = None
         self._logmels: dict[str, list[torch.Tensor]] = {}
 
     def prepare_data(self) -> None:
@@ -115,8 +116,11 @@ class GTZANDataModule(L.LightningDataModule):
         self._split_and_cache()
 
     def split_clips(self) -> dict[str, list[Clip]]:
-        """The clips of each split, as listed (before the cache drops undecodable ones)."""
-        return make_split(index_gtzan(self.root), self.split_name, self.split_seed, self.split_fractions)
+        """The clips of each split, as listed (before the cache drops undecodable ones). Listed
+        once: indexing probes every file, and a run asks in prepare_data, setup and its records."""
+        if self._split is None:
+            self._split = make_split(index_gtzan(self.root), self.split_name, self.split_seed, self.split_fractions)
+        return self._split
 
     def _split_and_cache(self) -> dict[str, list[Clip]]:
         return {name: self.cache.build(clips, self.num_workers) for name, clips in self.split_clips().items()}

@@ -74,6 +74,7 @@ class Songs:
         print(f"{stored.tag}: {how}", file=sys.stderr)
         return GenrePredictor(artifact, classifier)
 
+    @functools.cached_property
     def labels(self) -> list[str]:
         labels = self.library.meta("labels") if self.library else None
         return labels or self.model[1].labels
@@ -84,7 +85,7 @@ class Songs:
         for path in tqdm(paths, desc=what, unit="song", disable=len(paths) < 3, file=sys.stderr):
             stored = self.library.song_at(path.resolve()) if self.library else None
             if stored is not None:
-                songs.append(as_prediction(stored, self.labels()))
+                songs.append(as_prediction(stored, self.labels))
                 continue
             try:
                 songs.append(self.predictor.predict(path, max_seconds=self.config.max_duration_seconds))
@@ -120,14 +121,12 @@ def recommend(args: argparse.Namespace, songs: Songs) -> int:
     favourites, errors = songs.predict_all(read_list(args.favorites), "favourites")
     try:
         if args.candidates is None:
-            started = time.perf_counter()
-            result = open_index(songs).recommend(favourites, errors, args.top_k, args.genre, args.max_per_artist)
-            print(f"answered from the library in {1000 * (time.perf_counter() - started):.1f} ms", file=sys.stderr)
+            result = ask_library(args, songs, favourites, errors)
             candidates, files = [], {}
         else:
             paths = read_list(args.candidates)
             candidates, more = songs.predict_all(paths, "candidates")
-            result = recommendation(songs.labels(), favourites, candidates, errors + more, args.top_k, songs.config.genre_weight)
+            result = recommendation(songs.labels, favourites, candidates, errors + more, args.top_k, songs.config.genre_weight)
             where = {path.name: str(path) for path in paths}
             files = {song.name: (where[song.name], song.duration) for song in candidates}
     except NoFavouritesError as exc:
@@ -140,10 +139,7 @@ def similar(args: argparse.Namespace, songs: Songs) -> int:
     found, errors = songs.predict_all([args.song], "analysing")
     if not found:
         sys.exit(f"error: {errors[0].error}")
-    started = time.perf_counter()
-    result = open_index(songs).recommend(found, errors, args.top_k, args.genre, args.max_per_artist)
-    print(f"answered from the library in {1000 * (time.perf_counter() - started):.1f} ms", file=sys.stderr)
-    return answer(args, songs, result, found, "The song", {})
+    return answer(args, songs, ask_library(args, songs, found, errors), found, "The song", {})
 
 
 def answer(args: argparse.Namespace, songs: Songs, result: RecommendResponse, asked: list[SongPrediction], title: str,
@@ -173,10 +169,16 @@ def answer(args: argparse.Namespace, songs: Songs, result: RecommendResponse, as
     return 0
 
 
-def open_index(songs: Songs) -> LibraryIndex:
+def ask_library(args: argparse.Namespace, songs: Songs, asked: list[SongPrediction], errors: list[FileError]) -> RecommendResponse:
+    """The library's best matches for `asked` (favourites, or `similar`'s song), saying how long
+    the library took to load and answer (not counting the process start)."""
     if songs.library is None or songs.library.count() == 0:
         sys.exit("error: the library is empty: run `python -m serving index MUSIC_DIR` first (or give --candidates)")
-    return LibraryIndex(songs.library, songs.labels(), songs.config.genre_weight)
+    started = time.perf_counter()
+    index = LibraryIndex(songs.library, songs.labels, songs.config.genre_weight)
+    result = index.recommend(asked, errors, args.top_k, args.genre, args.max_per_artist)
+    print(f"answered from the library in {1000 * (time.perf_counter() - started):.1f} ms", file=sys.stderr)
+    return result
 
 
 def index(args: argparse.Namespace, songs: Songs) -> int:

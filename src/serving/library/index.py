@@ -167,7 +167,7 @@ def index_library(
             library.write(rows, failures, [], [])
             rows, failures = [], []
     library.write(rows, failures, [], [])
-    library.write_index(genre_weight)
+    library.load_index(genre_weight)  # rewritten only if the rows changed since it was written
     library.set_meta(indexed_at=time.time())
     summary.seconds = time.perf_counter() - started
     return summary

@@ -16,7 +16,7 @@ import numpy as np
 
 from model.predict import SongPrediction
 from serving.library.store import Library, Song
-from serving.recommend import song_vectors, taste_vector
+from serving.recommend import taste_vector
 from serving.responses import FileError, RecommendResponse, recommendation
 
 
@@ -58,9 +58,6 @@ class LibraryIndex:
         candidates = self._search(query, excluded, top_k, genre, max_per_artist)
         return recommendation(self.labels, favourites, [as_prediction(s, self.labels) for s in candidates], errors,
                               top_k, self.genre_weight)
-
-    def song_vector(self, song: SongPrediction) -> np.ndarray:
-        return song_vectors(song.probabilities[None], song.embedding[None], self.genre_weight)[0]
 
     def _search(self, query: np.ndarray, excluded: set[int | None], top_k: int, genre: str | None,
                 max_per_artist: int | None) -> list[Song]:

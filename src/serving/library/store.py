@@ -156,16 +156,18 @@ class Library:
             self.db.executemany("DELETE FROM failures WHERE path = ?", [(s["path"],) for s in songs] + [(m[1],) for m in moves])
             self.db.executemany("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
                                 [(*f, time.time()) for f in failures])
-            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('version', ?)",
-                            (json.dumps(self.version() + 1),))
+            self._bump_version()
 
     def clear(self) -> None:
         """Forget every analysis (the model or its settings changed)."""
         with self.db:
             self.db.execute("DELETE FROM songs")
             self.db.execute("DELETE FROM failures")
-            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('version', ?)",
-                            (json.dumps(self.version() + 1),))
+            self._bump_version()
+
+    def _bump_version(self) -> None:
+        """Inside a transaction that changes the songs: the vector index is now behind."""
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('version', ?)", (json.dumps(self.version() + 1),))
 
     # -- the vector index -------------------------------------------------------------------
 

@@ -1,17 +1,20 @@
 """Indexing a music library: songs per hour on this machine's cores, and what analysing fewer
-windows per song costs in agreement with the full analysis.
+windows per song, or running the network in bf16, costs in agreement with the full analysis.
 
-    python benchmarks/library.py [--cache DIR] [--windows all,3,2,1] [--songs N]
+    python benchmarks/library.py [--cache DIR] [--settings fp32:all,bf16:all,bf16:6,...] [--songs N]
 
 Songs: real full-length music from Debian's packages `warzone2100-music` (Opus) and
 `hyperrogue-music` (ogg), fetched with `apt-get download` and unpacked with `dpkg -x` into
 `--cache` (not committed), plus one of them re-encoded to m4a/AAC by PyAV to exercise the
-FFmpeg path. Model: the old Keras CRNN (real trained weights, ../shared/seed), fused fp32.
+FFmpeg path. Model: the old Keras CRNN (real trained weights, ../shared/seed), fused.
 
 Figures: songs/h of `python -m serving index`'s path (decode and features on the library's
-threads, the network on the main thread, SQLite writes) for each window count; the share of
-songs whose top genre equals the full analysis's; the per-song `classify` path, one file after
-another, in the same run; and where the time goes (decode, features, network) per song.
+threads, only the windows' audio decoded; the network on the main thread; SQLite writes) for
+each precision and window count, and the same rate in four-minute songs (the audio minutes
+analysed per hour / 4); the share of songs whose top genre equals the full analysis's (fp32,
+every window); the per-song `classify` path, one file after another, in the same run; where the
+time goes (decode, features, network) per song; and the floor the measured matrix-product rate
+sets on the network.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ from pathlib import Path
 import av
 import numpy as np
 import soundfile as sf
-from common import SHARED, emit
+import torch
+from common import SHARED, emit, matmul_gflops
+from torch.utils.flop_counter import FlopCounterMode
 
-from data.audio import load_audio
-from data.windows import song_windows
-from model.precision import load_classifier
-from model.predict import GenrePredictor
+from data.audio import load_audio, open_song
+from data.windows import read_windows
+from model.predict import GenrePredictor, WindowClassifier
 from serving.config import load_config
 from serving.library.index import analysis_settings, index_library, scan
 from serving.library.store import Library
@@ -76,7 +80,8 @@ def to_m4a(source: Path, target: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "genre-recsys-benchmark-music")
-    parser.add_argument("--windows", default="all,3,2,1", help="window counts per song to compare (all: every window)")
+    parser.add_argument("--settings", default="fp32:all,bf16:all,bf16:8,bf16:6,bf16:4,bf16:3",
+                        help="precision:windows per song to compare (all: every window); the first is the reference")
     parser.add_argument("--songs", type=int, default=0, help="use only the first N songs (0: all)")
     args = parser.parse_args()
     songs = fetch_songs(args.cache)[: args.songs or None]
@@ -87,51 +92,75 @@ def main() -> None:
     folder.mkdir(exist_ok=True)
     for song in songs:
         (folder / song.name).symlink_to(song)
-    minutes = sum(sf.info(str(s)).duration if s.suffix != ".m4a" else load_audio(s, 8000).numel() / 8000 for s in songs) / 60
+    minutes = sum(load_audio(s, 8000).numel() / 8000 for s in songs) / 60
     config = load_config()
     artifact = keras_artifact(SHARED / "seed" / "crnn_gtzan_jsalbert.h5")
-    classifier, how = load_classifier(artifact, "fused", "fp32", config.network_batch)
-    predictor = GenrePredictor(artifact, classifier)
-    common = {"songs": len(songs), "audio_minutes": round(minutes, 1), "model": "keras (fused fp32)",
-              "threads": config.library.threads, "formats": sorted({s.suffix for s in songs})}
+    classifiers = {p: WindowClassifier(artifact, "fused", p, config.network_batch) for p in ("fp32", "bf16")}
+    predictor = GenrePredictor(artifact, classifiers["fp32"])
+    common = {"songs": len(songs), "audio_minutes": round(minutes, 1), "mean_song_minutes": round(minutes / len(songs), 2),
+              "model": "keras (fused)", "threads": config.library.threads, "formats": sorted({s.suffix for s in songs})}
 
     started = time.perf_counter()
     per_song = [predictor.predict(s).genre for s in songs]
-    emit("library", "classify_path_songs_per_hour", len(songs) / (time.perf_counter() - started) * 3600, "song/h", **common)
+    rate = len(songs) / (time.perf_counter() - started) * 3600
+    emit("library", "classify_path_songs_per_hour", rate, "song/h", precision="fp32", **common)
 
     full: dict[str, str] | None = None
-    for setting in args.windows.split(","):
-        most = None if setting == "all" else int(setting)
+    for setting in args.settings.split(","):
+        precision, count = setting.split(":")
+        most = None if count == "all" else int(count)
         with tempfile.TemporaryDirectory() as tmp:
             library = Library(tmp)
+            classifier = classifiers[precision]
             summary = index_library(folder, library, predictor.analyzer, classifier,
-                                    analysis_settings("keras", artifact, most), config.genre_weight,
+                                    analysis_settings("keras", artifact, classifier, most), config.genre_weight,
                                     config.library.threads, config.library.batch_songs, most, progress=False)
             genres = {Path(s.path).name: s.genre for s in library.songs()}
+            analysed_minutes = sum(s.duration for s in library.songs()) / 60
             library.close()
-        emit("library", "index_songs_per_hour", summary.analysed / summary.seconds * 3600, "song/h",
-             max_windows=setting, failed=len(summary.failed), **common)
+        songs_per_hour = summary.analysed / summary.seconds * 3600
+        emit("library", "index_songs_per_hour", songs_per_hour, "song/h", precision=precision, max_windows=count,
+             failed=len(summary.failed), vs_classify_path=round(songs_per_hour / rate, 2), **common)
+        emit("library", "index_four_minute_songs_per_hour", analysed_minutes / 4 / summary.seconds * 3600, "song/h",
+             precision=precision, max_windows=count, **common)
         if full is None:
             full = genres
             same = np.mean([genres[s.name] == g for s, g in zip(songs, per_song)])
             emit("library", "index_equals_classify_path", float(same), "fraction", **common)
         else:
             agree = np.mean([genres[name] == full[name] for name in full])
-            emit("library", "top_genre_agreement_with_full", float(agree), "fraction", max_windows=setting, **common)
+            emit("library", "top_genre_agreement_with_full", float(agree), "fraction", precision=precision,
+                 max_windows=count, **common)
 
-    decode = features = network = 0.0
+    decode = features = network = windows = 0.0
+    logmel = predictor.analyzer.logmel
     for song in songs:
         start = time.perf_counter()
-        waveform = load_audio(song, artifact.spectrogram.sample_rate)
-        decode += time.perf_counter() - start
+        with open_song(song) as audio:
+            stacked, _, _ = read_windows(audio, artifact.windows, logmel)
+        prepared = time.perf_counter() - start
+        noise = torch.randn(len(stacked), artifact.windows.samples(artifact.spectrogram)) * 0.1
         start = time.perf_counter()
-        windows, _ = song_windows(waveform, artifact.windows, predictor.analyzer.logmel)
+        logmel(noise)  # the features alone: their cost does not depend on the sound
         features += time.perf_counter() - start
+        decode += prepared - (time.perf_counter() - start)
         start = time.perf_counter()
-        classifier.forward(windows.numpy())
+        classifiers["bf16"].forward(stacked.numpy())
         network += time.perf_counter() - start
-    for stage, seconds in (("decode", decode), ("features", features), ("network", network)):
+        windows += len(stacked)
+    for stage, seconds in (("decode", decode), ("features", features), ("network_bf16", network)):
         emit("library", f"{stage}_seconds_per_song", seconds / len(songs), "s", **common)
+    emit("library", "windows_per_song", windows / len(songs), "windows", **common)
+
+    window = torch.from_numpy(stacked[:1].numpy())
+    with FlopCounterMode(display=False) as counter:
+        classifiers["fp32"].network(window)
+    flops = counter.get_total_flops()
+    peak = matmul_gflops()
+    emit("library", "network_gflop_per_window", flops / 1e9, "GFLOP", **common)
+    emit("library", "matmul_gflops_fp32", peak, "GFLOP/s", **common)
+    emit("library", "network_floor_songs_per_hour_fp32_at_matmul_rate", 3600 / (flops * windows / len(songs) / (peak * 1e9)),
+         "song/h", **common)
     emit("library", "files_scanned", len(scan(folder)), "files", **common)
 
 

@@ -109,3 +109,36 @@ def test_m4a_is_decoded_through_ffmpeg_like_the_same_audio_as_wav(tmp_path):
     (tmp_path / "broken.m4a").write_bytes(b"\x00\x00\x00\x18ftypM4A " + b"\x00" * 64)
     with pytest.raises(AudioDecodeError, match="broken.m4a"):
         load_audio(tmp_path / "broken.m4a", 12000)
+
+
+@pytest.mark.parametrize("suffix", [".opus", ".ogg", ".flac", ".mp3", ".wav"])
+def test_a_stretch_decodes_to_the_same_samples_as_the_whole_file(tmp_path, suffix):
+    """`read(start, stop)` seeks (FFmpeg for Opus, libsndfile for the rest) yet returns the
+    samples the whole decode holds there: what lets the indexer decode only its windows."""
+    import av
+
+    from data.audio import open_song
+    from data.synthetic import SAMPLE_RATE, render_clip
+
+    samples = render_clip("jazz", 20.0, np.random.default_rng(2)).astype(np.float32)
+    path = tmp_path / f"song{suffix}"
+    if suffix == ".opus":
+        with av.open(str(path), "w") as out:
+            stream = out.add_stream("libopus", rate=48000)
+            stream.layout = "mono"
+            resampled = np.interp(np.arange(0, len(samples), SAMPLE_RATE / 48000), np.arange(len(samples)), samples)
+            frame = av.AudioFrame.from_ndarray(resampled[None, :].astype(np.float32), format="fltp", layout="mono")
+            frame.sample_rate = 48000
+            for packet in [*stream.encode(frame), *stream.encode(None)]:
+                out.mux(packet)
+    else:
+        sf.write(path, samples, SAMPLE_RATE)
+    whole = load_audio(path, 12000)
+    with open_song(path) as song:
+        assert abs(song.seconds - 20.0) < 0.1
+        stretches = [(song.read(12000, start, stop), start, stop) for start, stop in [(7.5, 12.0), (1.0, 2.0), (15.0, 19.0)]]
+    for stretch, start, stop in stretches:
+        reference = whole[round(start * 12000) : round(stop * 12000)]
+        assert len(stretch) == len(reference)
+        # the resampler sees the stretch's edges as silence: compare inside them
+        assert float((stretch[200:-200] - reference[200:-200]).abs().max()) < 1e-4

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data.audio import load_audio
+from data.audio import open_song
 from data.features import LogMel
-from data.windows import song_windows
+from data.windows import read_windows
 from model.artifact import ModelArtifact, Output
 from model.runtime import Backend, InferenceNetwork, Precision
 
@@ -84,11 +84,12 @@ class SongAnalyzer:
         self.labels = artifact.labels
         self.logmel = LogMel(artifact.spectrogram)
 
-    def prepare(self, path: str | Path, max_seconds: float | None = None) -> PreparedSong:
-        """Decode and cut into windows; raises `AudioDecodeError` for unusable files."""
-        waveform = load_audio(path, self.spectrogram.sample_rate, max_seconds=max_seconds)
-        windows, starts = song_windows(waveform, self.window_config, self.logmel)
-        return PreparedSong(windows.numpy(), starts, len(waveform) / self.spectrogram.sample_rate)
+    def prepare(self, path: str | Path, max_seconds: float | None = None, max_windows: int | None = None) -> PreparedSong:
+        """Decode and cut into windows (up to `max_windows`, evenly spread; None: all); raises
+        `AudioDecodeError` for unusable files."""
+        with open_song(path, max_seconds) as song:
+            windows, starts, seconds = read_windows(song, self.window_config, self.logmel, max_windows)
+        return PreparedSong(windows.numpy(), starts, seconds)
 
     def summarize(self, name: str, song: PreparedSong, outputs: np.ndarray) -> SongPrediction:
         """The song's distribution and embedding are the means of its windows'."""
@@ -111,6 +112,7 @@ class WindowClassifier:
 
     def __init__(self, artifact: ModelArtifact, backend: Backend, precision: Precision, batch_size: int):
         self.network = InferenceNetwork(artifact.build_network(), backend, precision)
+        self.precision = precision
         self.output = artifact.output
         self.batch_size = batch_size
 

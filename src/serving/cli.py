@@ -190,7 +190,7 @@ def index(args: argparse.Namespace, songs: Songs) -> int:
     songs.library.set_meta(labels=artifact.labels)
     summary = index_library(
         args.music_dir, songs.library, predictor.analyzer, predictor.classifier,
-        analysis_settings(str(stored.tag), artifact, settings.max_windows), songs.config.genre_weight,
+        analysis_settings(str(stored.tag), artifact, predictor.classifier, settings.max_windows), songs.config.genre_weight,
         settings.threads, settings.batch_songs, settings.max_windows,
     )
     for line in summary.lines():

@@ -118,13 +118,6 @@ def plan(library: Library, files: list[FileState], threads: int) -> Plan:
     return result
 
 
-def spread(count: int, most: int | None) -> list[int]:
-    """Up to `most` indices of `count` items, evenly spread, first and last included."""
-    if most is None or count <= most:
-        return list(range(count))
-    return sorted({round(i * (count - 1) / (most - 1)) for i in range(most)}) if most > 1 else [count // 2]
-
-
 def index_library(
     folder: str | Path, library: Library, analyzer: SongAnalyzer, classifier: WindowClassifier,
     analysis: dict[str, Any], genre_weight: float, threads: int, batch_songs: int, max_windows: int | None,
@@ -148,7 +141,7 @@ def index_library(
 
     def prepare(item: tuple[FileState, str]) -> PreparedSong | AudioDecodeError:
         try:
-            return analyzer.prepare(item[0].path)
+            return analyzer.prepare(item[0].path, max_windows=max_windows)
         except AudioDecodeError as exc:
             return exc
 
@@ -161,7 +154,7 @@ def index_library(
             failures.append((file.path, file.size, file.mtime_ns, song.reason))
             summary.failed.append((file.path, song.reason))
         else:
-            rows.append(_row(file, digest, song, analyzer, classifier, max_windows, analysis))
+            rows.append(_row(file, digest, song, analyzer, classifier, analysis))
             summary.analysed += 1
         if len(rows) + len(failures) >= batch_songs:
             library.write(rows, failures, [], [])
@@ -174,22 +167,22 @@ def index_library(
 
 
 def _row(file: FileState, digest: str, song: PreparedSong, analyzer: SongAnalyzer, classifier: WindowClassifier,
-         max_windows: int | None, analysis: dict[str, Any]) -> dict[str, Any]:
-    keep = spread(len(song.windows), max_windows)
-    song = PreparedSong(song.windows[keep], [song.starts[i] for i in keep], song.duration)
+         analysis: dict[str, Any]) -> dict[str, Any]:
     prediction = analyzer.summarize(Path(file.path).name, song, classifier.forward(song.windows))
     tags = read_tags(file.path)
     return {
         "path": file.path, "content_hash": digest, "size": file.size, "mtime_ns": file.mtime_ns,
         "duration": song.duration, "title": tags.title, "artist": tags.artist, "album": tags.album,
         "genre": prediction.genre, "probabilities": prediction.probabilities.astype(np.float32).tobytes(),
-        "embedding": prediction.embedding.astype(np.float32).tobytes(), "windows": len(keep),
+        "embedding": prediction.embedding.astype(np.float32).tobytes(), "windows": len(song.windows),
         "analysis": json.dumps(analysis, sort_keys=True), "analysed_at": time.time(),
     }
 
 
-def analysis_settings(model_tag: str, artifact: ModelArtifact, max_windows: int | None) -> dict[str, Any]:
+def analysis_settings(model_tag: str, artifact: ModelArtifact, classifier: WindowClassifier,
+                      max_windows: int | None) -> dict[str, Any]:
     """What makes two analyses comparable: the model (tag with version), its spectrogram and
-    window settings, and how many windows of a song are analysed."""
+    window settings, the precision the network runs in, and how many windows of a song are
+    analysed."""
     return {"model": model_tag, "spectrogram": artifact.spectrogram.digest(), "windows": artifact.windows.model_dump(),
-            "max_windows": max_windows}
+            "precision": classifier.precision, "max_windows": max_windows}

@@ -114,7 +114,7 @@ def main() -> None:
             classifier = classifiers[precision]
             summary = index_library(folder, library, predictor.analyzer, classifier,
                                     analysis_settings("keras", artifact, classifier, most), config.genre_weight,
-                                    config.library.threads, config.library.batch_songs, most, progress=False)
+                                    config.library.model_copy(update={"max_windows": most}), progress=False)
             genres = {Path(s.path).name: s.genre for s in library.songs()}
             analysed_minutes = sum(s.duration for s in library.songs()) / 60
             library.close()

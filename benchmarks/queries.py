@@ -8,11 +8,13 @@ distribution redrawn around the clip's, its embedding moved by noise of a third 
 embeddings' spread). Uniform random vectors would be the worst case for graph indexes, not a
 library. Queries are favourites' taste vectors (3 random songs each) and single songs.
 
-Figures, per size: the exact inner-product index (faiss flat, what the library uses) p50/p99 per
-query on one thread; HNSW (M = 32) at several efSearch with recall@10 against the exact answer;
-build times and memory per song; the whole in-process path of the library (`LibraryIndex`, a
-real SQLite file: search, re-rank, reasons) at 10^4 and 10^5; and p50/p99 over HTTP of a real
-`bentoml serve` answering POST /recommend from a library of `--http-size` songs.
+Figures, per size: the library's own vector index (`Library.write_index`, from a real SQLite
+file) both ways, exact (faiss flat) and approximate (faiss IVF, sqrt(n) clusters, the configured
+probes), each marked with whether the library chooses it at that size (`library.exact_up_to`):
+p50/p99 per query on one thread, recall@10 against the exact answer, build time (every core)
+and bytes per song; the whole in-process path of the library (`LibraryIndex`: search,
+re-rank, reasons) at 10^4 and 10^5; and p50/p99 over HTTP of a real `bentoml serve` answering
+POST /recommend from a library of `--http-size` songs.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from local_server import local_server
 from data.gtzan import GENRES, index_gtzan
 from model.precision import load_classifier
 from model.predict import GenrePredictor
-from serving.config import load_config
+from serving.config import LibraryConfig, load_config
 from serving.library.query import LibraryIndex, as_prediction
 from serving.library.store import Library
 from serving.recommend import song_vectors, taste_vector
@@ -88,7 +90,8 @@ def main() -> None:
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)
     rng = np.random.default_rng(0)
-    weight = load_config().genre_weight
+    config = load_config()
+    weight = config.genre_weight
     probs, embeddings = real_songs()
     for n in [int(s) for s in args.sizes.split(",")]:
         p, e = library_like(probs, embeddings, n, rng)
@@ -96,38 +99,36 @@ def main() -> None:
         picks = rng.integers(n, size=(args.queries, 3))
         tastes = np.stack([taste_vector(p[i], e[i], weight) for i in picks]).astype(np.float32)
         singles = vectors[rng.integers(n, size=args.queries)]
-        started = time.perf_counter()
-        exact = faiss.IndexFlatIP(vectors.shape[1])
-        exact.add(vectors)
         params = {"songs": n, "dim": vectors.shape[1], "k": K, "threads": 1}
-        emit("queries", "exact_build_seconds", time.perf_counter() - started, "s", **params)
-        emit("queries", "exact_bytes_per_song", exact.code_size, "B", **params)
-        truth = {}
-        for kind, queries in (("recommend", tastes), ("similar", singles)):
-            times, truth[kind] = timed_searches(exact, queries, K)
-            p50, p99 = percentiles(times)
-            emit("queries", "exact_p50", p50, "ms", query=kind, **params)
-            emit("queries", "exact_p99", p99, "ms", query=kind, **params)
-        started = time.perf_counter()
-        hnsw = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-        hnsw.hnsw.efConstruction = 80
-        hnsw.add(vectors)
-        emit("queries", "hnsw_build_seconds", time.perf_counter() - started, "s", M=32, ef_construction=80, **params)
-        for ef in (32, 64, 128):
-            hnsw.hnsw.efSearch = ef
-            times, found = timed_searches(hnsw, tastes, K)
-            recall = np.mean([len(set(a) & set(b)) / K for a, b in zip(found, truth["recommend"])])
-            p50, p99 = percentiles(times)
-            emit("queries", "hnsw_recall_at_10", recall, "fraction", ef_search=ef, M=32, **params)
-            emit("queries", "hnsw_p50", p50, "ms", ef_search=ef, M=32, **params)
-            emit("queries", "hnsw_p99", p99, "ms", ef_search=ef, M=32, **params)
-        if n <= max(100000, args.http_size):
-            with tempfile.TemporaryDirectory() as tmp:
-                library = fill_library(Path(tmp) / "library", p, e)
-                in_process(library, n, args.queries, rng, weight)
+        with tempfile.TemporaryDirectory() as tmp:
+            library = fill_library(Path(tmp) / "library", p, e)
+            exact = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))  # the truth, by the library's ids
+            exact.add_with_ids(*reversed(library.vectors(weight)))
+            for kind, settings in (("exact", config.library.model_copy(update={"exact_up_to": n})),
+                                   ("ivf", config.library.model_copy(update={"exact_up_to": 0}))):
+                if kind == "exact" and n > 10 * config.library.exact_up_to:
+                    continue
+                faiss.omp_set_num_threads(os.cpu_count() or 1)  # building may use every core
+                started = time.perf_counter()
+                index = library.write_index(weight, settings)
+                faiss.omp_set_num_threads(1)
+                chosen = (n > config.library.exact_up_to) == (kind == "ivf")
+                build = {**params, "index": kind, "library_default": chosen, **({"probes": settings.probes} if kind == "ivf" else {})}
+                emit("queries", "build_seconds", time.perf_counter() - started, "s", **build)
+                emit("queries", "index_file_bytes_per_song", library.index_path.stat().st_size / n, "B", **build)
+                for query, batch in (("recommend", tastes), ("similar", singles)):
+                    times, found = timed_searches(index, batch, K)
+                    _, truth = exact.search(batch, K)
+                    p50, p99 = percentiles(times)
+                    emit("queries", "search_p50", p50, "ms", query=query, **build)
+                    emit("queries", "search_p99", p99, "ms", query=query, **build)
+                    emit("queries", "recall_at_10", float(np.mean([len(set(a) & set(b)) / K for a, b in zip(found, truth)])),
+                         "fraction", query=query, **build)
+            if n <= max(100000, args.http_size):
+                in_process(library, n, args.queries, rng, weight, config.library)
                 if n == args.http_size:
                     over_http(Path(tmp), library, n, args.queries, rng)
-                library.close()
+            library.close()
 
 
 def fill_library(folder: Path, p: np.ndarray, e: np.ndarray) -> Library:
@@ -144,10 +145,11 @@ def fill_library(folder: Path, p: np.ndarray, e: np.ndarray) -> Library:
     return library
 
 
-def in_process(library: Library, n: int, queries: int, rng: np.random.Generator, weight: float) -> None:
+def in_process(library: Library, n: int, queries: int, rng: np.random.Generator, weight: float,
+               settings: LibraryConfig) -> None:
     """The library's whole query path: search, exact re-rank, reasons, the typed answer."""
     started = time.perf_counter()
-    index = LibraryIndex(library, list(GENRES), weight)
+    index = LibraryIndex(library, list(GENRES), weight, settings)
     emit("queries", "library_load_seconds", time.perf_counter() - started, "s", songs=n)
     ids = list(index.songs)
     for kind, size in (("recommend", 3), ("similar", 1)):

@@ -175,7 +175,7 @@ def ask_library(args: argparse.Namespace, songs: Songs, asked: list[SongPredicti
     if songs.library is None or songs.library.count() == 0:
         sys.exit("error: the library is empty: run `python -m serving index MUSIC_DIR` first (or give --candidates)")
     started = time.perf_counter()
-    index = LibraryIndex(songs.library, songs.labels, songs.config.genre_weight)
+    index = LibraryIndex(songs.library, songs.labels, songs.config.genre_weight, songs.config.library)
     result = index.recommend(asked, errors, args.top_k, args.genre, args.max_per_artist)
     print(f"answered from the library in {1000 * (time.perf_counter() - started):.1f} ms", file=sys.stderr)
     return result
@@ -191,7 +191,7 @@ def index(args: argparse.Namespace, songs: Songs) -> int:
     summary = index_library(
         args.music_dir, songs.library, predictor.analyzer, predictor.classifier,
         analysis_settings(str(stored.tag), artifact, predictor.classifier, settings.max_windows), songs.config.genre_weight,
-        settings.threads, settings.batch_songs, settings.max_windows,
+        settings,
     )
     for line in summary.lines():
         print(line)

@@ -22,6 +22,9 @@ class LibraryConfig(Schema):
     max_windows: int | None
     threads: int
     batch_songs: int
+    search_results: int
+    exact_up_to: int
+    probes: int
 
 
 class ServingConfig(Schema):

@@ -98,7 +98,7 @@ class GenreService:
     def library(self) -> LibraryIndex | None:
         """The library's index, opened once it exists and refreshed when it was re-indexed."""
         if self.library_index is None and (Path(CONFIG.library.path) / "library.db").is_file():
-            self.library_index = LibraryIndex(Library(CONFIG.library.path), self.analyzer.labels, CONFIG.genre_weight)
+            self.library_index = LibraryIndex(Library(CONFIG.library.path), self.analyzer.labels, CONFIG.genre_weight, CONFIG.library)
         if self.library_index is not None:
             self.library_index.refresh()
         return self.library_index

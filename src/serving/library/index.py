@@ -28,6 +28,7 @@ from data.tags import read_tags
 from data.threads import ordered_map
 from model.artifact import ModelArtifact
 from model.predict import PreparedSong, SongAnalyzer, WindowClassifier
+from serving.config import LibraryConfig
 from serving.library.store import Library
 
 # What libsndfile or FFmpeg decode (data.audio); other files in a music folder are ignored.
@@ -120,8 +121,7 @@ def plan(library: Library, files: list[FileState], threads: int) -> Plan:
 
 def index_library(
     folder: str | Path, library: Library, analyzer: SongAnalyzer, classifier: WindowClassifier,
-    analysis: dict[str, Any], genre_weight: float, threads: int, batch_songs: int, max_windows: int | None,
-    progress: bool = True,
+    analysis: dict[str, Any], genre_weight: float, settings: LibraryConfig, progress: bool = True,
 ) -> Summary:
     """Bring `library` up to date with `folder`; what was done, for printing."""
     started = time.perf_counter()
@@ -132,7 +132,7 @@ def index_library(
         summary.reanalysed_all = f"the analysis settings differ from the library's ({', '.join(changed)})"
         library.clear()
     library.set_meta(analysis=analysis, folder=str(Path(folder).resolve()))
-    todo = plan(library, scan(folder), threads)
+    todo = plan(library, scan(folder), settings.threads)
     summary.moved = sum(old != new for old, new, *_ in todo.moves)
     summary.unchanged = todo.unchanged + len(todo.moves) - summary.moved  # touched: same content
     summary.failed_before = todo.failed_before
@@ -141,13 +141,13 @@ def index_library(
 
     def prepare(item: tuple[FileState, str]) -> PreparedSong | AudioDecodeError:
         try:
-            return analyzer.prepare(item[0].path, max_windows=max_windows)
+            return analyzer.prepare(item[0].path, max_windows=settings.max_windows)
         except AudioDecodeError as exc:
             return exc
 
     rows: list[dict[str, Any]] = []
     failures: list[tuple[str, int, int, str]] = []
-    results = ordered_map(prepare, todo.analyse, threads)
+    results = ordered_map(prepare, todo.analyse, settings.threads)
     bar = tqdm(zip(todo.analyse, results), total=len(todo.analyse), desc="analysing", unit="song", disable=not progress)
     for (file, digest), song in bar:
         if isinstance(song, AudioDecodeError):
@@ -156,11 +156,11 @@ def index_library(
         else:
             rows.append(_row(file, digest, song, analyzer, classifier, analysis))
             summary.analysed += 1
-        if len(rows) + len(failures) >= batch_songs:
+        if len(rows) + len(failures) >= settings.batch_songs:
             library.write(rows, failures, [], [])
             rows, failures = [], []
     library.write(rows, failures, [], [])
-    library.load_index(genre_weight)  # rewritten only if the rows changed since it was written
+    library.load_index(genre_weight, settings)  # rewritten only if the rows changed since it was written
     library.set_meta(indexed_at=time.time())
     summary.seconds = time.perf_counter() - started
     return summary

@@ -1,6 +1,6 @@
 """Questions answered from the library's index, with no song of the library decoded.
 
-`LibraryIndex` holds the songs and the exact inner-product index (reloaded when the library
+`LibraryIndex` holds the songs and the inner-product index (reloaded when the library
 changes, so a re-indexed library is picked up without a restart). The query vector of
 `recommend` is the favourites' taste (`serving.recommend.taste_vector`), that of `similar` the
 song's own vector: the index returns the best candidates, which `serving.responses.recommendation`
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from model.predict import SongPrediction
+from serving.config import LibraryConfig
 from serving.library.store import Library, Song
 from serving.recommend import taste_vector
 from serving.responses import FileError, RecommendResponse, recommendation
@@ -26,8 +27,8 @@ def as_prediction(song: Song, labels: list[str]) -> SongPrediction:
 
 
 class LibraryIndex:
-    def __init__(self, library: Library, labels: list[str], genre_weight: float):
-        self.library, self.labels, self.genre_weight = library, labels, genre_weight
+    def __init__(self, library: Library, labels: list[str], genre_weight: float, settings: LibraryConfig):
+        self.library, self.labels, self.genre_weight, self.settings = library, labels, genre_weight, settings
         self.version = -1
         self.refresh()
 
@@ -36,7 +37,7 @@ class LibraryIndex:
         version = self.library.version()
         if version == self.version:
             return
-        self.index = self.library.load_index(self.genre_weight)
+        self.index = self.library.load_index(self.genre_weight, self.settings)
         self.songs = {song.id: song for song in self.library.songs()}
         self.copies: dict[str, set[int]] = {}  # content hash -> ids: a song's exact duplicates
         for song in self.songs.values():

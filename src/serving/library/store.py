@@ -1,5 +1,6 @@
 """The library on disk: `library.db` (SQLite: one row per song, failures, what the analysis used)
-and `library.faiss` (one inner-product vector per song, see `serving.recommend.song_vectors`).
+and `library.faiss` (one inner-product vector per song, see `serving.recommend.song_vectors`:
+exact up to `library.exact_up_to` songs, an IVF index above).
 
 SQLite is the truth. Every batch of songs is one transaction, so a killed indexer leaves only
 whole songs behind; the vector index is derived from the rows and rewritten atomically (a new
@@ -20,6 +21,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from serving.config import LibraryConfig
 from serving.recommend import song_vectors
 
 SCHEMA = """
@@ -181,21 +183,37 @@ class Library:
         embeddings = np.stack([np.frombuffer(r[2], np.float32) for r in rows])
         return ids, song_vectors(probabilities, embeddings, genre_weight)
 
-    def write_index(self, genre_weight: float) -> faiss.Index:
-        """The exact inner-product index of every song, written atomically and stamped."""
+    def write_index(self, genre_weight: float, settings: LibraryConfig) -> faiss.Index:
+        """The inner-product index of every song, written atomically and stamped: exact up to
+        `settings.exact_up_to` songs; above, an IVF index over sqrt(songs) k-means clusters
+        (trained here: 12 s for 10^6 songs on two cores), whose distances are still exact."""
         version = self.version()
         ids, vectors = self.vectors(genre_weight)
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1] if len(vectors) else 1))
-        if len(ids):
+        dim = vectors.shape[1] if len(vectors) else 1
+        if len(ids) > settings.exact_up_to:
+            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, round(len(ids) ** 0.5), faiss.METRIC_INNER_PRODUCT)
+            index.train(vectors)
             index.add_with_ids(vectors, ids)
+        else:
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+            if len(ids):
+                index.add_with_ids(vectors, ids)
         partial = self.index_path.with_suffix(f".faiss.part{os.getpid()}")
         faiss.write_index(index, str(partial))
         os.replace(partial, self.index_path)
-        self.set_meta(index_version=version, index_genre_weight=genre_weight)
-        return index
+        self.set_meta(index_version=version, index_made_for=[genre_weight, settings.exact_up_to])
+        return self._searchable(index, settings)
 
-    def load_index(self, genre_weight: float) -> faiss.Index:
-        """The vector index, rebuilt first if it is missing, behind the rows or made for another weight."""
-        current = (self.meta("index_version") == self.version() and self.meta("index_genre_weight") == genre_weight
-                   and self.index_path.is_file())
-        return faiss.read_index(str(self.index_path)) if current else self.write_index(genre_weight)
+    def load_index(self, genre_weight: float, settings: LibraryConfig) -> faiss.Index:
+        """The vector index, rebuilt first if it is missing, behind the rows or made for other settings."""
+        current = (self.meta("index_version") == self.version() and self.index_path.is_file()
+                   and self.meta("index_made_for") == [genre_weight, settings.exact_up_to])
+        if not current:
+            return self.write_index(genre_weight, settings)
+        return self._searchable(faiss.read_index(str(self.index_path)), settings)
+
+    @staticmethod
+    def _searchable(index: faiss.Index, settings: LibraryConfig) -> faiss.Index:
+        if isinstance(index, faiss.IndexIVF):
+            index.nprobe = settings.probes  # a search setting, not stored with the index
+        return index

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +44,14 @@ def synthetic_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic")
     generate(root, clips_per_genre=3, seconds=30.0, seed=0)
     return root
+
+
+@pytest.fixture(scope="session")
+def unseen(tmp_path_factory) -> Path:
+    """Generated clips the smoke model never saw (another seed): 3 per genre."""
+    root = tmp_path_factory.mktemp("unseen")
+    generate(root, clips_per_genre=3, seed=123)
+    return root / "genres_original"
 
 
 def run_training(workdir: Path, *overrides: str, env: dict | None = None, timeout: int = 600):
@@ -90,3 +100,31 @@ def bentoml_server(env: dict, folder: Path, serving_yaml: str = ""):
     with local_server({**env, "GENRE_SERVING_CONFIG": str(config)}, folder / "serve.log") as url:
         with httpx.Client(base_url=url, timeout=300) as client:
             yield client
+
+
+@pytest.fixture(scope="session")
+def music(tmp_path_factory) -> Path:
+    """2 generated 20 s songs per genre, and the real recordings of ../shared/audio when present."""
+    root = tmp_path_factory.mktemp("music")
+    generate(root / "generated", clips_per_genre=2, seconds=20.0, seed=77)
+    if (SHARED / "audio").is_dir():
+        shutil.copytree(SHARED / "audio", root / "real", ignore=shutil.ignore_patterns("*.txt", "*.md"))
+    return root
+
+
+def index(music: Path, library: Path, env: dict, **kwargs) -> subprocess.CompletedProcess:
+    """`python -m serving --library LIBRARY index MUSIC`."""
+    return run_module("serving", "--library", str(library), "index", str(music), cwd=music.parent, env=env, **kwargs)
+
+
+def rows(library: Path, query: str) -> list[tuple]:
+    with sqlite3.connect(library / "library.db") as db:
+        return db.execute(query).fetchall()
+
+
+@pytest.fixture(scope="session")
+def indexed(music, packaged, tmp_path_factory) -> Path:
+    """`music` indexed with the packaged smoke model: a library folder (read it, do not change it)."""
+    library = tmp_path_factory.mktemp("indexed")
+    index(music, library, packaged)
+    return library

@@ -14,31 +14,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
 
-from conftest import SHARED, bentoml_server, run_module
-from data.gtzan import GENRES
-from data.synthetic import SAMPLE_RATE, generate, render_clip
-
-
-@pytest.fixture(scope="module")
-def music(tmp_path_factory) -> Path:
-    """2 generated 20 s songs per genre, and the real recordings of ../shared/audio when present."""
-    root = tmp_path_factory.mktemp("music")
-    generate(root / "generated", clips_per_genre=2, seconds=20.0, seed=77)
-    if (SHARED / "audio").is_dir():
-        shutil.copytree(SHARED / "audio", root / "real", ignore=shutil.ignore_patterns("*.txt", "*.md"))
-    return root
-
-
-def index(music: Path, library: Path, env: dict, **kwargs) -> subprocess.CompletedProcess:
-    return run_module("serving", "--library", str(library), "index", str(music), cwd=music.parent, env=env, **kwargs)
-
-
-def rows(library: Path, query: str) -> list[tuple]:
-    with sqlite3.connect(library / "library.db") as db:
-        return db.execute(query).fetchall()
+from conftest import SHARED, bentoml_server, index, rows, run_module
+from data.synthetic import SAMPLE_RATE, render_clip
 
 
 def files_in(music: Path) -> list[str]:
@@ -106,13 +85,6 @@ def _count(library: Path) -> int:
         return rows(library, "SELECT COUNT(*) FROM songs")[0][0]
     except sqlite3.OperationalError:  # the schema is not written yet
         return 0
-
-
-@pytest.fixture(scope="module")
-def indexed(music, packaged, tmp_path_factory) -> Path:
-    library = tmp_path_factory.mktemp("indexed")
-    index(music, library, packaged)
-    return library
 
 
 def test_similar_finds_the_songs_own_genre_first(music, packaged, indexed, tmp_path):

@@ -73,6 +73,9 @@ def test_bentoml_build_makes_a_bento_with_the_model(packaged, tmp_path):
     bentos = list((Path(packaged["BENTOML_HOME"]) / "bentos" / "genre-recognition").glob("*/bento.yaml"))
     assert bentos and "genre-crnn:" in bentos[0].read_text()
     assert (bentos[0].parent / "src" / "conf" / "serving.yaml").is_file()
+    shipped = bentos[0].parent / "src" / "src" / "serving"
+    assert (shipped / "library" / "store.py").is_file()  # the service imports the library package
+    assert sorted(p.name for p in (shipped / "web").iterdir()) == ["app.js", "index.html", "style.css"]  # the page
     # the bento installs the tested environment: the same torch/torchaudio pair as constraints.txt
     requirements = (bentos[0].parent / "env" / "python" / "requirements.txt").read_text().splitlines()
     constraints = (Path(__file__).resolve().parents[1] / "constraints.txt").read_text().splitlines()

@@ -6,7 +6,6 @@ import soundfile as sf
 
 from conftest import bentoml_server, shared_path
 from data.gtzan import GENRES
-from data.synthetic import generate
 
 LIMITS = "max_upload_mb: 5\nmax_files: 12\nmax_duration_seconds: 400\n"
 
@@ -15,14 +14,6 @@ LIMITS = "max_upload_mb: 5\nmax_files: 12\nmax_duration_seconds: 400\n"
 def server(packaged, tmp_path_factory):
     with bentoml_server(packaged, tmp_path_factory.mktemp("serving"), LIMITS) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-def unseen(tmp_path_factory):
-    """Generated clips the smoke model never saw (another seed): 3 per genre."""
-    root = tmp_path_factory.mktemp("unseen")
-    generate(root, clips_per_genre=3, seed=123)
-    return root / "genres_original"
 
 
 def _files(field, *paths):

@@ -65,6 +65,17 @@ class LibraryStatus(BaseModel):
     indexed_at: float | None = Field(description="when it was last indexed (Unix time)")
 
 
+class LibrarySong(SongGenres):
+    title: str | None = Field(description="from the file's tags")
+    artist: str | None = Field(description="from the file's tags")
+    album: str | None = Field(description="from the file's tags")
+
+
+class LibrarySearch(BaseModel):
+    total: int = Field(description="songs matching the query; `songs` holds the first of them")
+    songs: list[LibrarySong] = Field(description='ordered by "artist - title", or file name where untagged')
+
+
 class ClassifyResponse(BaseModel):
     """The CLI's `classify --json`: every song given, and the files that could not be used."""
 

@@ -3,17 +3,19 @@
 Two services in one deployment:
 - `GenreNetwork` holds the network behind one batchable API, so BentoML's adaptive batching
   merges the windows of concurrent requests into shared forward passes;
-- `GenreService` is the public face: `POST /classify` and `POST /recommend`, and, when the
-  library folder of conf/serving.yaml holds an indexed library, `POST /similar`, `GET /library`
-  and recommendations from the library (re-read when it is re-indexed, no restart). It decodes
-  uploads, computes features (in threads), calls the network, and never lets one bad file
-  spoil a request: a file that cannot be used gets its own error with the reason.
+- `GenreService` is the public face: the web page at `/` (`serving.page`), `POST /classify` and
+  `POST /recommend`, and, when the library folder of conf/serving.yaml holds an indexed library,
+  `POST /similar`, `GET /library/` (status, search, a song's audio by id) and recommendations
+  from the library (re-read when it is re-indexed, no restart). It decodes uploads, computes
+  features (in threads), calls the network, and never lets one bad file spoil a request: a file
+  that cannot be used gets its own error with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 import tempfile
 from http import HTTPStatus
 from pathlib import Path
@@ -22,7 +24,8 @@ from typing import Annotated
 import bentoml
 import numpy as np
 import torch
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import FileResponse
 from pydantic import BeforeValidator
 from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound
 
@@ -32,12 +35,15 @@ from model.precision import load_classifier
 from model.predict import SongAnalyzer, SongPrediction
 from serving.config import load_config
 from serving.library.query import LibraryIndex, as_prediction
+from serving.library.search import search_library
 from serving.library.store import Library
+from serving.page import page_routes
 from serving.recommend import NoFavouritesError
 from serving.responses import (
     Classification,
     FileError,
     LibraryFailure,
+    LibrarySearch,
     LibraryStatus,
     RecommendResponse,
     classification,
@@ -82,6 +88,7 @@ class GenreNetwork:
         return self.classifier.forward(windows)
 
 
+@bentoml.asgi_app(page_routes, path="/")
 @bentoml.asgi_app(library_routes, path="/library")
 @bentoml.service(name="genre-recognition", traffic={"timeout": 600})
 class GenreService:
@@ -117,10 +124,11 @@ class GenreService:
     @bentoml.api
     async def recommend(
         self, favorites: list[Path] = [], candidates: list[Path] = [], favorite_ids: SongIds = [],  # noqa: B006
-        top_k: int = CONFIG.top_k, genre: str | None = None,
+        candidate_ids: SongIds = [], top_k: int = CONFIG.top_k, genre: str | None = None,  # noqa: B006
     ) -> RecommendResponse:
         """Rank the candidates by how well they match the favourites' genres and sound. Favourites
-        are uploads and/or library song ids; without candidates, the library's songs are ranked."""
+        and candidates are uploads and/or library song ids; without candidates, the library's
+        songs are ranked."""
         if len(favorites) + len(candidates) > CONFIG.max_files:
             raise PayloadTooLarge(
                 f"too many files: {len(favorites) + len(candidates)}, the limit is {CONFIG.max_files} per request"
@@ -138,10 +146,11 @@ class GenreService:
         favourite_songs = [r for r in results[: len(favorites)] if isinstance(r, SongPrediction)]
         candidate_songs = [r for r in results[len(favorites) :] if isinstance(r, SongPrediction)]
         try:
-            if favorite_ids or not candidates:
+            if favorite_ids or candidate_ids or not candidates:
                 library = self.required_library()
                 favourite_songs += [as_prediction(self.library_song(library, i), self.analyzer.labels) for i in favorite_ids]
-                if not candidates:
+                candidate_songs += [as_prediction(self.library_song(library, i), self.analyzer.labels) for i in candidate_ids]
+                if not candidate_songs and not candidates:
                     return library.recommend(favourite_songs, errors, top_k, genre)
             return recommendation(self.analyzer.labels, favourite_songs, candidate_songs, errors, top_k, CONFIG.genre_weight)
         except NoFavouritesError as exc:
@@ -169,6 +178,26 @@ class GenreService:
         analysis = store.meta("analysis") or {}
         return LibraryStatus(songs=len(library.songs), failures=failures, model=analysis.get("model"),
                              indexed_at=store.meta("indexed_at"))
+
+    # async like the APIs: the library is read on the event loop's thread only, never two at once.
+    @library_routes.get("/songs", response_model=LibrarySearch)
+    async def library_search(self, q: str = "") -> LibrarySearch:
+        """Library songs whose title, artist, album or file name hold every word of `q`."""
+        library = self.library()
+        songs = library.songs.values() if library is not None else []
+        return search_library(songs, self.analyzer.labels, q, CONFIG.library.search_results)
+
+    # `:int` matches digits only: any other path (a traversal, a file name) matches no route: 404.
+    @library_routes.get("/songs/{song_id:int}/audio", response_class=FileResponse)
+    async def library_audio(self, song_id: int) -> FileResponse:
+        """A library song's audio file, found by its id alone: the client never names a path."""
+        library = self.library()
+        song = library.songs.get(song_id) if library is not None else None
+        if song is None:
+            raise HTTPException(404, f"no song {song_id} in the library")
+        if not Path(song.path).is_file():
+            raise HTTPException(404, f"song {song_id}'s file ({song.name}) is gone from the music folder: re-index the library")
+        return FileResponse(song.path, media_type=mimetypes.guess_type(song.path)[0] or "application/octet-stream")
 
     @staticmethod
     def library_song(library: LibraryIndex, song_id: int):

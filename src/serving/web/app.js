@@ -1,0 +1,274 @@
+// The web page over the service's own API: POST classify, recommend, similar; GET library/...
+// Plain DOM, no framework, no network beyond this server. Text from the server is only ever set as
+// text (never as HTML).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const percent = (p) => `${(100 * p).toFixed(1)}%`;
+const clock = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
+const sorted = (probabilities) => Object.entries(probabilities).sort((a, b) => b[1] - a[1]);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+// One request; `onUpload(fraction)` while the body uploads, `onUpload(null)` once the server has it.
+// Resolves (never rejects) with {ok, status, data}; data.error or data.detail holds the reason.
+function send(method, url, body = null, onUpload = null) {
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, url);
+    if (onUpload) {
+      xhr.upload.onprogress = (e) => e.lengthComputable && onUpload(e.loaded / e.total);
+      xhr.upload.onload = () => onUpload(null);
+    }
+    xhr.onload = () => {
+      let data;
+      try { data = JSON.parse(xhr.responseText); } catch { data = { error: xhr.responseText }; }
+      resolve({ ok: xhr.status < 300, status: xhr.status, data });
+    };
+    xhr.onerror = () => resolve({ ok: false, status: 0, data: { error: "the server did not answer" } });
+    xhr.send(body);
+  });
+}
+// BentoML's APIs answer [{"error": reason}], the library routes {"detail": reason}.
+function reason(answer) {
+  const data = Array.isArray(answer.data) ? answer.data[0] : answer.data;
+  const text = data && (data.error || data.detail);
+  return typeof text === "string" ? text : `HTTP ${answer.status}`;
+}
+
+// A <progress> that follows an upload, then spins while the server analyses.
+function uploadProgress(progress, state) {
+  progress.value = 0;
+  state.textContent = "uploading";
+  return (done) => {
+    if (done !== null) progress.value = done;
+    else { progress.removeAttribute("value"); state.textContent = "analysing"; }
+  };
+}
+
+// Views
+const views = document.querySelectorAll("nav button");
+function show(view) {
+  for (const button of views) {
+    button.setAttribute("aria-pressed", String(button.dataset.view === view));
+    $(button.dataset.view).hidden = button.dataset.view !== view;
+  }
+  if (view === "library") loadLibrary();
+}
+for (const button of views) button.addEventListener("click", () => show(button.dataset.view));
+
+// A drop zone is a <label class="drop"> around a file input: drop on it, or pick with the input.
+function dropZone(input, onFiles) {
+  const zone = input.closest(".drop");
+  input.addEventListener("change", () => { onFiles([...input.files]); input.value = ""; });
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    onFiles([...e.dataTransfer.files]);
+  });
+}
+
+// Charts
+function bars(probabilities, label) {
+  return el("ol", { class: "bars", "aria-label": label }, ...sorted(probabilities).map(([genre, p]) =>
+    el("li", { class: `g-${genre}` }, el("span", {}, genre),
+      el("span", { class: "bar", "aria-hidden": "true" }, el("span", { style: `width:${100 * p}%` })),
+      el("span", { class: "pct" }, percent(p)))));
+}
+
+// Each window placed at its own time, coloured by its top genre; runs of one genre said in words.
+function timeline(windows, duration) {
+  const tops = windows.map((w) => sorted(w.probabilities)[0]);
+  const runs = [];
+  windows.forEach((w, i) => {
+    const last = runs.at(-1);
+    if (last && last.genre === tops[i][0]) last.end = w.end;
+    else runs.push({ genre: tops[i][0], start: w.start, end: w.end });
+  });
+  const said = runs.map((r) => `${clock(r.start)}–${clock(r.end)} ${r.genre}`).join(", ");
+  return el("figure", { class: "timeline" },
+    el("figcaption", {}, `${windows.length} windows over ${clock(duration)}: ${said}`),
+    el("div", { class: "strip", "aria-hidden": "true" }, ...windows.map((w, i) => el("span", {
+      class: `g-${tops[i][0]}`, title: `${clock(w.start)}–${clock(w.end)} ${tops[i][0]} ${percent(tops[i][1])}`,
+      style: `left:${(100 * w.start) / duration}%;width:${(100 * (w.end - w.start)) / duration}%`,
+    }))));
+}
+
+// Classify: every file its own request, two at a time; each card answers or says why not.
+function limited(parallel) {
+  const waiting = [];
+  let active = 0;
+  const next = () => {
+    while (active < parallel && waiting.length) {
+      active += 1;
+      waiting.shift()().finally(() => { active -= 1; next(); });
+    }
+  };
+  return (job) => { waiting.push(job); next(); };
+}
+const classifyQueue = limited(2);
+
+function classify(file) {
+  const state = el("span", { class: "state" }, "waiting");
+  const progress = el("progress", { max: "1", "aria-label": `${file.name}: progress` });
+  const card = el("li", { class: "song", "aria-busy": "true" }, el("h3", {}, file.name), state, progress);
+  $("classify-results").append(card);
+  classifyQueue(async () => {
+    const form = new FormData();
+    form.append("audio", file);
+    const answer = await send("POST", "classify", form, uploadProgress(progress, state));
+    progress.remove();
+    card.removeAttribute("aria-busy");
+    if (!answer.ok) {
+      card.classList.add("failed");
+      state.textContent = reason(answer);
+      return;
+    }
+    const song = answer.data;
+    state.textContent = `${song.genre}, ${clock(song.duration)}`;
+    card.classList.add(`g-${song.genre}`);
+    card.append(bars(song.probabilities, `${file.name}: genres`), timeline(song.windows, song.duration));
+  });
+}
+dropZone($("classify-files"), (files) => files.forEach(classify));
+
+// Recommend: favourites and candidates are files or library songs ({file} or {id, name}).
+const picks = { favorite: [], candidate: [] };
+function pick(kind, item) {
+  picks[kind].push(item);
+  const name = item.file ? item.file.name : `${item.name} (library)`;
+  const entry = el("li", {}, name, " ", el("button", {
+    type: "button", "aria-label": `Remove ${name}`,
+    onclick: () => { picks[kind].splice(picks[kind].indexOf(item), 1); entry.remove(); },
+  }, "Remove"));
+  $(`${kind}-list`).append(entry);
+}
+dropZone($("favorite-files"), (files) => files.forEach((file) => pick("favorite", { file })));
+dropZone($("candidate-files"), (files) => files.forEach((file) => pick("candidate", { file })));
+
+$("recommend-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = new FormData();
+  for (const kind of ["favorite", "candidate"]) {
+    const files = picks[kind].filter((item) => item.file);
+    const ids = picks[kind].filter((item) => !item.file).map((item) => item.id);
+    files.forEach((item) => form.append(`${kind}s`, item.file));
+    // BentoML keeps one value of a repeated text field: several ids travel as one JSON list.
+    if (ids.length) form.append(`${kind}_ids`, JSON.stringify(ids));
+  }
+  form.append("top_k", $("top-k").value);
+  const progress = $("recommend-progress");
+  progress.hidden = false;
+  const answer = await send("POST", "recommend", form, uploadProgress(progress, $("recommend-status")));
+  progress.hidden = true;
+  $("recommend-status").textContent = answer.ok ? "" : reason(answer);
+  $("recommend-result").replaceChildren(answer.ok ? recommendations(answer.data) : "");
+});
+
+function recommendations(data) {
+  return el("div", { class: "result" },
+    el("p", { class: "favourite" }, "Favourite genre: ", el("strong", {}, data.favorite_genre)),
+    el("h3", {}, "Taste profile"), bars(data.taste_profile, "Taste profile"),
+    el("h3", {}, "Recommendations, best first"), ranked(data.recommendations), unused(data.errors));
+}
+
+function ranked(list) {
+  return el("div", {},
+    el("ol", { class: "ranked" }, ...list.map((r) => el("li", { class: `g-${r.genre}` },
+      el("strong", {}, r.file), ` ${r.genre}, score ${r.score.toFixed(3)}`,
+      el("p", { class: "reason" }, r.reason), r.id === null ? "" : actions({ id: r.id, name: r.file })))),
+    el("button", { type: "button", onclick: () => download(list) }, "Download playlist (M3U8)"));
+}
+
+function unused(errors) {
+  return errors.length === 0 ? "" : el("ul", { class: "errors", "aria-label": "Files not used" },
+    ...errors.map((e) => el("li", { class: "failed" }, e.error)));
+}
+
+// An M3U8 of the ranked songs: library songs by their audio address here, uploads by file name.
+function download(list) {
+  const lines = ["#EXTM3U"];
+  for (const r of list) {
+    lines.push(`#EXTINF:-1,${r.file}`, r.id === null ? r.file : new URL(`library/songs/${r.id}/audio`, document.baseURI).href);
+  }
+  const link = el("a", { href: URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "audio/x-mpegurl" })),
+    download: "recommendations.m3u8" });
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+}
+
+// Library: status, search, a song's bars, similar songs, playing a song by its id.
+async function loadLibrary() {
+  const answer = await send("GET", "library/");
+  const status = $("library-status");
+  if (!answer.ok || answer.data.songs === 0) {
+    status.textContent = answer.ok ? "No library indexed: run python -m serving index MUSIC_DIR, then come back."
+      : reason(answer);
+    return;
+  }
+  const { songs, model, indexed_at: at, failures } = answer.data;
+  status.replaceChildren(`${songs} songs, analysed with ${model}, indexed ${new Date(at * 1000).toLocaleString()}.`,
+    failures.length === 0 ? "" : el("details", {}, el("summary", {}, `${failures.length} files could not be analysed`),
+      el("ul", {}, ...failures.map((f) => el("li", {}, `${f.file}: ${f.reason}`)))));
+  if (!$("library-results").hasChildNodes()) search();
+}
+
+async function search() {
+  const answer = await send("GET", `library/songs?q=${encodeURIComponent($("search").value)}`);
+  if (!answer.ok) { $("search-count").textContent = reason(answer); return; }
+  const { total, songs } = answer.data;
+  $("search-count").textContent = `${total} songs match` + (songs.length < total ? `; the first ${songs.length} shown` : "");
+  $("library-results").replaceChildren(...songs.map((song) => {
+    const name = song.artist && song.title ? `${song.artist} – ${song.title}` : song.file;
+    const top = sorted(song.probabilities).slice(0, 3).map(([g, p]) => `${g} ${percent(p)}`).join(", ");
+    return el("li", { class: `song g-${song.genre}` }, el("h3", {}, name),
+      el("span", { class: "state" }, `${song.genre}, ${clock(song.duration)}${name === song.file ? "" : `, ${song.file}`}`),
+      el("details", {}, el("summary", {}, `Genres: ${top}…`), bars(song.probabilities, `${name}: genres`)),
+      actions({ id: song.id, name }));
+  }));
+}
+$("search-form").addEventListener("submit", (e) => { e.preventDefault(); search(); });
+
+function actions(song) {
+  const action = (text, run) => el("button", { type: "button", "aria-label": `${text}: ${song.name}`, onclick: run }, text);
+  return el("div", { class: "actions" },
+    action("Play", () => play(song)),
+    action("Similar songs", () => similar(song)),
+    action("Add to favourites", () => { pick("favorite", song); note(`${song.name} added to the favourites (Recommend)`); }),
+    action("Add to candidates", () => { pick("candidate", song); note(`${song.name} added to the candidates (Recommend)`); }));
+}
+const note = (text) => { $("search-count").textContent = text; };
+
+function play(song) {
+  const player = $("player");
+  player.src = `library/songs/${song.id}/audio`;
+  $("player-box").hidden = false;
+  $("now-playing").textContent = `Playing ${song.name}`;
+  player.play().catch((e) => { $("now-playing").textContent = `Cannot play ${song.name}: ${e.message}`; });
+}
+$("player").addEventListener("error", (e) => {
+  $("now-playing").textContent = `Cannot play this song: ${e.target.error ? e.target.error.message : "unknown error"}`;
+});
+
+async function similar(song) {
+  show("library");
+  const box = $("similar-result");
+  box.replaceChildren(el("p", { role: "status" }, `Looking for songs like ${song.name}…`));
+  const form = new FormData();
+  form.append("song_id", song.id);
+  const answer = await send("POST", "similar", form);
+  const heading = el("h3", { tabindex: "-1" }, `Songs like ${song.name}`);
+  box.replaceChildren(answer.ok ? el("div", { class: "result" }, heading, ranked(answer.data.recommendations))
+    : el("p", { class: "failed" }, reason(answer)));
+  if (answer.ok) heading.focus();
+}

@@ -91,39 +91,46 @@ class SongAnalyzer:
             windows, starts, seconds = read_windows(song, self.window_config, self.logmel, max_windows)
         return PreparedSong(windows.numpy(), starts, seconds)
 
-    def summarize(self, name: str, song: PreparedSong, outputs: np.ndarray) -> SongPrediction:
-        """The song's distribution and embedding are the means of its windows'."""
-        probs = outputs[:, : len(self.labels)]
+    def song_answer(self, outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A song's distribution and embedding: the means of its windows' outputs."""
         mean = song_means(torch.from_numpy(outputs), torch.zeros(len(outputs), dtype=torch.long), 1)[0].numpy()
+        return mean[: len(self.labels)], mean[len(self.labels) :]
+
+    def summarize(self, name: str, song: PreparedSong, outputs: np.ndarray) -> SongPrediction:
+        """The song's answer (`song_answer`) with each window's distribution."""
+        probs = outputs[:, : len(self.labels)]
         windows = [
             WindowPrediction(round(start, 3), round(min(start + self.window_config.seconds, song.duration), 3),
                              genre_shares(self.labels, row))
             for start, row in zip(song.starts, probs)
         ]
-        return SongPrediction(name, self.labels, mean[: len(self.labels)], mean[len(self.labels) :], windows, song.duration)
+        return SongPrediction(name, self.labels, *self.song_answer(outputs), windows, song.duration)
 
 
 class WindowClassifier:
     """The network: any stack of windows -> probabilities and embeddings, `batch_size` at a time.
 
     `backend` and `precision` choose how it runs (model.runtime): "fused" fp32 is exact and
-    about twice as fast as "eager" on CPUs.
+    about twice as fast as "eager" on CPUs. `device` is where the network runs ("cuda" on a
+    GPU worker of the cluster indexer); inputs and outputs stay numpy arrays in memory.
     """
 
-    def __init__(self, artifact: ModelArtifact, backend: Backend, precision: Precision, batch_size: int):
-        self.network = InferenceNetwork(artifact.build_network(), backend, precision)
+    def __init__(self, artifact: ModelArtifact, backend: Backend, precision: Precision, batch_size: int,
+                 device: str = "cpu"):
+        self.network = InferenceNetwork(artifact.build_network().to(device), backend, precision)
         self.precision = precision
         self.output = artifact.output
         self.batch_size = batch_size
+        self.device = torch.device(device)
 
     @torch.inference_mode()
     def forward(self, windows: np.ndarray) -> np.ndarray:
         """(n, 1, n_mels, frames) -> (n, genres + embedding size): probabilities, then embeddings."""
         outputs = []
         for batch in torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).split(self.batch_size):
-            logits, embedding = self.network(batch)
+            logits, embedding = self.network(batch.to(self.device))
             outputs.append(torch.cat([window_probabilities(logits, self.output), embedding], dim=1))
-        return torch.cat(outputs).numpy()
+        return torch.cat(outputs).cpu().numpy()
 
 
 class GenrePredictor:

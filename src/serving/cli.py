@@ -4,7 +4,7 @@
     python -m serving classify FILE... [--json] [--plots DIR]
     python -m serving recommend --favorites LIST [--candidates LIST] [--top-k K] [--genre G]
                                 [--max-per-artist N] [--playlist OUT.m3u8] [--json] [--plots DIR]
-    python -m serving index MUSIC_DIR [--library DIR]
+    python -m serving index MUSIC_DIR [--library DIR] [--engine {embedded,ray}] [--address ADDRESS]
     python -m serving similar SONG [--top-k K] [--genre G] [--max-per-artist N] [--playlist OUT.m3u8] [--json]
 
 List files hold one audio path per line, relative to the list file's folder; blank lines and
@@ -32,7 +32,7 @@ from model.artifact import ModelArtifact
 from model.precision import load_classifier
 from model.predict import GenrePredictor, SongPrediction
 from serving.config import ServingConfig, load_config
-from serving.library.index import analysis_settings, index_library
+from serving.library.index import analysis_settings, embedded, index_library
 from serving.library.query import LibraryIndex, as_prediction, write_playlist
 from serving.library.store import Library
 from serving.plots import genre_bars
@@ -184,13 +184,22 @@ def ask_library(args: argparse.Namespace, songs: Songs, asked: list[SongPredicti
 def index(args: argparse.Namespace, songs: Songs) -> int:
     if not args.music_dir.is_dir():
         sys.exit(f"error: no such folder: {args.music_dir}")
+    if args.address and args.engine != "ray":
+        sys.exit("error: --address names a Ray cluster: give it with --engine ray")
     stored, artifact = songs.model
     predictor = songs.predictor
-    settings = songs.config.library
+    config, settings = songs.config, songs.config.library
+    if args.engine == "ray":
+        from serving.library.cluster import on_ray  # Ray is an optional extra
+
+        engine = on_ray(artifact, config.backend, predictor.classifier.precision, settings, config.network_batch,
+                        args.address)
+    else:
+        engine = embedded(predictor.analyzer, predictor.classifier, settings)
     songs.library.set_meta(labels=artifact.labels)
     summary = index_library(
-        args.music_dir, songs.library, predictor.analyzer, predictor.classifier,
-        analysis_settings(str(stored.tag), artifact, predictor.classifier, settings.max_windows), songs.config.genre_weight,
+        args.music_dir, songs.library, engine, artifact.labels,
+        analysis_settings(str(stored.tag), artifact, predictor.classifier, settings.max_windows), config.genre_weight,
         settings,
     )
     for line in summary.lines():
@@ -223,6 +232,10 @@ def main(argv: list[str] | None = None) -> None:
     near.add_argument("song", type=Path, help="a song of the library, or any audio file")
     build = commands.add_parser("index", help="analyse a music folder into the library (only what changed)")
     build.add_argument("music_dir", type=Path)
+    build.add_argument("--engine", choices=("embedded", "ray"), default="embedded",
+                       help="embedded: this process (default); ray: a Ray cluster (pip install -e \".[cluster]\")")
+    build.add_argument("--address", help="the Ray cluster's address (auto, HOST:PORT or ray://HOST:10001); "
+                                         "default: Ray started on this machine's cores")
     for sub in (many, near):
         sub.add_argument("--top-k", type=int, default=config.top_k)
         sub.add_argument("--genre", help="only songs whose top genre is this")

@@ -17,6 +17,11 @@ from model.runtime import Backend
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
+class RayConfig(Schema):
+    songs_per_call: int
+    gpu_window_batch: int
+
+
 class LibraryConfig(Schema):
     path: str
     max_windows: int | None
@@ -25,6 +30,7 @@ class LibraryConfig(Schema):
     search_results: int
     exact_up_to: int
     probes: int
+    ray: RayConfig
 
 
 class ServingConfig(Schema):

@@ -3,9 +3,10 @@
 A run compares the folder with the library: files whose size and modification time are as
 stored are left alone; the rest are hashed, and a new path whose content matches a song that
 disappeared is a move (its analysis kept), a known path with the same content a touch. What is
-left is analysed: decoding and features on worker threads, the network on the main thread, one
-transaction per batch of songs, so a killed run resumes where it stopped and stores no song
-twice. A file that cannot be used is recorded with its reason and tried again when it changes.
+left is analysed by an engine (`embedded`: decoding and features on worker threads, the network
+on the main thread; `serving.library.cluster.on_ray`: the same on a Ray cluster) and written by
+this process, one transaction per batch of songs, so a killed run resumes where it stopped and
+stores no song twice. A file that cannot be used is recorded with its reason and tried again when it changes.
 Analysis settings that differ from the library's (another model, other features, another window
 count) re-analyse everything.
 """
@@ -16,6 +17,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from data.audio import AudioDecodeError
-from data.tags import read_tags
+from data.tags import Tags, read_tags
 from data.threads import ordered_map
 from model.artifact import ModelArtifact
 from model.predict import PreparedSong, SongAnalyzer, WindowClassifier
@@ -119,11 +121,52 @@ def plan(library: Library, files: list[FileState], threads: int) -> Plan:
     return result
 
 
+@dataclass(frozen=True)
+class Analysed:
+    """One song's analysis, wherever it ran: what its library row holds beside the file's identity."""
+    duration: float
+    windows: int
+    probabilities: np.ndarray
+    embedding: np.ndarray
+    tags: Tags
+
+
+# What an engine gives back for each file it was handed: its analysis, or why it cannot be used.
+Outcome = Analysed | str
+ToAnalyse = tuple[FileState, str]  # a file and its content hash
+Engine = Callable[[list[ToAnalyse]], Iterator[tuple[ToAnalyse, Outcome]]]
+
+
+def prepare(analyzer: SongAnalyzer, path: str, max_windows: int | None) -> PreparedSong | str:
+    """A song's windows, or the reason its file cannot be used."""
+    try:
+        return analyzer.prepare(path, max_windows=max_windows)
+    except AudioDecodeError as exc:
+        return exc.reason
+
+
+def embedded(analyzer: SongAnalyzer, classifier: WindowClassifier, settings: LibraryConfig) -> Engine:
+    """This process: decoding and features on `settings.threads` threads, the network on the
+    calling thread, results in the order of the files."""
+
+    def analyse(todo: list[ToAnalyse]) -> Iterator[tuple[ToAnalyse, Outcome]]:
+        songs = ordered_map(lambda item: prepare(analyzer, item[0].path, settings.max_windows), todo, settings.threads)
+        for item, song in zip(todo, songs):
+            if isinstance(song, str):
+                yield item, song
+            else:
+                probabilities, embedding = analyzer.song_answer(classifier.forward(song.windows))
+                yield item, Analysed(song.duration, len(song.windows), probabilities, embedding, read_tags(item[0].path))
+
+    return analyse
+
+
 def index_library(
-    folder: str | Path, library: Library, analyzer: SongAnalyzer, classifier: WindowClassifier,
+    folder: str | Path, library: Library, analyse: Engine, labels: list[str],
     analysis: dict[str, Any], genre_weight: float, settings: LibraryConfig, progress: bool = True,
 ) -> Summary:
-    """Bring `library` up to date with `folder`; what was done, for printing."""
+    """Bring `library` up to date with `folder`, the new and changed files analysed by `analyse`
+    (`embedded`, or `serving.library.cluster.on_ray`); what was done, for printing."""
     started = time.perf_counter()
     summary = Summary()
     stored = library.meta("analysis")
@@ -139,22 +182,16 @@ def index_library(
     summary.removed = len(todo.removed)
     library.write([], [], todo.moves, todo.removed)
 
-    def prepare(item: tuple[FileState, str]) -> PreparedSong | AudioDecodeError:
-        try:
-            return analyzer.prepare(item[0].path, max_windows=settings.max_windows)
-        except AudioDecodeError as exc:
-            return exc
-
     rows: list[dict[str, Any]] = []
     failures: list[tuple[str, int, int, str]] = []
-    results = ordered_map(prepare, todo.analyse, settings.threads)
-    bar = tqdm(zip(todo.analyse, results), total=len(todo.analyse), desc="analysing", unit="song", disable=not progress)
-    for (file, digest), song in bar:
-        if isinstance(song, AudioDecodeError):
-            failures.append((file.path, file.size, file.mtime_ns, song.reason))
-            summary.failed.append((file.path, song.reason))
+    results = analyse(todo.analyse) if todo.analyse else iter(())
+    for (file, digest), outcome in tqdm(results, total=len(todo.analyse), desc="analysing", unit="song",
+                                        disable=not progress):
+        if isinstance(outcome, str):
+            failures.append((file.path, file.size, file.mtime_ns, outcome))
+            summary.failed.append((file.path, outcome))
         else:
-            rows.append(_row(file, digest, song, analyzer, classifier, analysis))
+            rows.append(_row(file, digest, outcome, labels, analysis))
             summary.analysed += 1
         if len(rows) + len(failures) >= settings.batch_songs:
             library.write(rows, failures, [], [])
@@ -166,15 +203,13 @@ def index_library(
     return summary
 
 
-def _row(file: FileState, digest: str, song: PreparedSong, analyzer: SongAnalyzer, classifier: WindowClassifier,
-         analysis: dict[str, Any]) -> dict[str, Any]:
-    prediction = analyzer.summarize(Path(file.path).name, song, classifier.forward(song.windows))
-    tags = read_tags(file.path)
+def _row(file: FileState, digest: str, song: Analysed, labels: list[str], analysis: dict[str, Any]) -> dict[str, Any]:
     return {
         "path": file.path, "content_hash": digest, "size": file.size, "mtime_ns": file.mtime_ns,
-        "duration": song.duration, "title": tags.title, "artist": tags.artist, "album": tags.album,
-        "genre": prediction.genre, "probabilities": prediction.probabilities.astype(np.float32).tobytes(),
-        "embedding": prediction.embedding.astype(np.float32).tobytes(), "windows": len(song.windows),
+        "duration": song.duration, "title": song.tags.title, "artist": song.tags.artist, "album": song.tags.album,
+        "genre": labels[int(np.argmax(song.probabilities))],
+        "probabilities": song.probabilities.astype(np.float32).tobytes(),
+        "embedding": song.embedding.astype(np.float32).tobytes(), "windows": song.windows,
         "analysis": json.dumps(analysis, sort_keys=True), "analysed_at": time.time(),
     }
 

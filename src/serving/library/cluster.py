@@ -1,0 +1,120 @@
+"""The library's analysis on a Ray cluster: `python -m serving index MUSIC_DIR --engine ray`.
+
+The same analysis as `index.embedded`, as a Ray Data pipeline over the files the plan says to
+analyse; `index.index_library` plans, writes and reports either way:
+
+    file list ──map: decode ▸ log-mel ▸ windows, tags (CPU tasks)──▶
+      ──map_batches: a pool of actors, each loading the network once, fed the windows of
+        `library.ray.songs_per_call` songs per call: one actor per GPU when the cluster has
+        GPUs, else one per CPU──▶ each song's distribution and embedding
+      ──streamed back to this process, which writes them into the library in transactions
+
+On a cluster without GPUs Ray's optimiser fuses the two steps into the actors (the same resources,
+so no windows cross the object store); with GPUs, decoding runs in CPU tasks beside them.
+Every node needs the project installed (`pip install -e ".[cluster]" -c constraints.txt`) and
+the music folder at the path this process sees (a shared or network file system).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from data.tags import Tags, read_tags
+from model.artifact import ModelArtifact
+from model.predict import SongAnalyzer, WindowClassifier
+from model.runtime import Backend, Precision
+from serving.config import LibraryConfig
+from serving.library.index import Analysed, Engine, Outcome, ToAnalyse, prepare
+
+try:
+    import ray
+    import ray.data
+except ImportError as exc:  # the optional extra
+    raise ImportError(
+        f"the Ray engine needs Ray: pip install -e \".[cluster]\" -c constraints.txt ({exc})") from exc
+
+TAGS = ("title", "artist", "album")
+
+
+def on_ray(artifact: ModelArtifact, backend: Backend, precision: Precision, settings: LibraryConfig,
+           network_batch: int, address: str | None) -> Engine:
+    """The engine: connects to the cluster at `address` (None: starts Ray on this machine's
+    cores, shut down when done) when there is something to analyse."""
+
+    def analyse(todo: list[ToAnalyse]) -> Iterator[tuple[ToAnalyse, Outcome]]:
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(address=address) if address else ray.init(include_dashboard=False)
+        try:
+            yield from _run(todo, artifact, backend, precision, settings, network_batch)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    return analyse
+
+
+def _run(todo: list[ToAnalyse], artifact: ModelArtifact, backend: Backend, precision: Precision,
+         settings: LibraryConfig, network_batch: int) -> Iterator[tuple[ToAnalyse, Outcome]]:
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # index_library shows one bar for the whole run
+    resources = ray.cluster_resources()
+    gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
+    per_call = settings.ray.songs_per_call
+    files = ray.data.from_items([{"key": key, "path": file.path} for key, (file, _) in enumerate(todo)],
+                                override_num_blocks=math.ceil(len(todo) / per_call))
+    prepared = files.map(_prepare, fn_kwargs={"analyzer": SongAnalyzer(artifact), "max_windows": settings.max_windows})
+    answers = prepared.map_batches(
+        Network, batch_size=per_call, compute=ray.data.ActorPoolStrategy(size=gpus or cpus),
+        **({"num_gpus": 1} if gpus else {"num_cpus": 1}),
+        fn_constructor_kwargs={"artifact": artifact, "backend": backend, "precision": precision,
+                               "window_batch": settings.ray.gpu_window_batch if gpus else network_batch,
+                               "device": "cuda" if gpus else "cpu"})
+    labels = len(artifact.labels)
+    for batch in answers.iter_batches(batch_size=None, batch_format="numpy"):
+        for i, key in enumerate(batch["key"]):
+            if batch["error"][i]:
+                yield todo[key], str(batch["error"][i])
+            else:
+                # A column of tags that are all missing comes back as NaN, not None.
+                answer = batch["answer"][i]
+                tags = Tags(*(value if isinstance(value, str) else None for value in (batch[name][i] for name in TAGS)))
+                yield todo[key], Analysed(float(batch["duration"][i]), int(batch["windows"][i]), answer[:labels],
+                                          answer[labels:], tags)
+
+
+def _prepare(row: dict[str, Any], analyzer: SongAnalyzer, max_windows: int | None) -> dict[str, Any]:
+    """A CPU task: one file's windows and tags, or the reason it cannot be used (then no windows)."""
+    song = prepare(analyzer, row["path"], max_windows)
+    if isinstance(song, str):
+        return {"key": row["key"], "error": song, "duration": 0.0, "windows": np.zeros((0, 1, 1, 1), np.float32),
+                **dict.fromkeys(TAGS)}
+    tags = read_tags(row["path"])
+    return {"key": row["key"], "error": "", "duration": song.duration, "windows": song.windows,
+            **{name: getattr(tags, name) for name in TAGS}}
+
+
+class Network:
+    """An actor of the pool: the network loaded once, then each call's songs' windows through it
+    together (`window_batch` windows per forward pass), and each song's answer."""
+
+    def __init__(self, artifact: ModelArtifact, backend: Backend, precision: Precision, window_batch: int, device: str):
+        self.analyzer = SongAnalyzer(artifact)
+        self.classifier = WindowClassifier(artifact, backend, precision, window_batch, device)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Songs in, each song's [probabilities, embedding] out (empty for a file that failed)."""
+        counts = [0 if error else len(windows) for windows, error in zip(batch["windows"], batch["error"])]
+        songs = [np.asarray(windows) for windows, count in zip(batch["windows"], counts) if count]
+        outputs = self.classifier.forward(np.concatenate(songs)) if songs else None
+        answers, start = np.empty(len(counts), dtype=object), 0
+        for i, count in enumerate(counts):
+            answers[i] = np.concatenate(self.analyzer.song_answer(outputs[start:start + count])) if count else \
+                np.zeros(0, np.float32)
+            start += count
+        return {**{name: batch[name] for name in ("key", "error", "duration", *TAGS)},
+                "windows": np.asarray(counts), "answer": answers}

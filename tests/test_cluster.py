@@ -84,7 +84,9 @@ def test_ddp_trains_the_smoke_experiment_on_two_cpu_processes(synthetic_root, tm
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_training(
         tmp_path, "experiment=smoke", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-        "trainer.precision=32-true", "trainer.max_epochs=2", "data.windows_per_clip=2", "data.num_workers=0",
+        "trainer.precision=32-true", "trainer.sync_batchnorm=false", "trainer.max_epochs=2",
+        # 15 training clips of 2 windows: batches of 4 give each of the two processes some steps.
+        "data.windows_per_clip=2", "data.batch_size=4", "data.num_workers=0", "data.synthetic=null",
         f"data.root={synthetic_root}", f"data.cache_dir={tmp_path / 'cache'}",
         env={"MLFLOW_TRACKING_URI": uri},
     )

@@ -48,7 +48,8 @@ def train(cfg: DictConfig) -> float:
     model: GenreClassifier = instantiate(cfg.model, labels=datamodule.labels, _recursive_=False, _convert_="all")
     name = run_name(cfg.run_name, list(HydraConfig.get().overrides.task), list(cfg.tracking.name_ignores))
     logger = instantiate(cfg.logger, run_id=run_id, run_name=name)
-    mark_training_experiment(client, logger.experiment_id)
+    if rank_zero_only.rank == 0:  # under DDP the other ranks' loggers hold no experiment
+        mark_training_experiment(client, logger.experiment_id)
     callbacks = {name: instantiate(spec) for name, spec in cfg.callbacks.items()}
     checkpoint: ModelCheckpoint = callbacks["model_checkpoint"]
     if run_id is None and rank_zero_only.rank == 0:  # one process records, under DDP too

@@ -32,7 +32,8 @@ import numpy as np
 from common import SHARED, emit
 from local_server import local_server
 
-from data.gtzan import GENRES, index_gtzan
+from data.folders import index_folder
+from data.gtzan import GENRES
 from model.precision import load_classifier
 from model.predict import GenrePredictor
 from serving.config import LibraryConfig, load_config
@@ -49,7 +50,7 @@ def real_songs() -> tuple[np.ndarray, np.ndarray]:
     artifact = keras_artifact(SHARED / "seed" / "crnn_gtzan_jsalbert.h5")
     classifier, _ = load_classifier(artifact, "fused", "fp32", 1)
     predictor = GenrePredictor(artifact, classifier)
-    songs = [predictor.predict(clip.path) for clip in index_gtzan(SHARED / "gtzan_mini").clips]
+    songs = [predictor.predict(clip.path) for clip in index_folder(SHARED / "gtzan_mini").clips]
     return np.stack([s.probabilities for s in songs]), np.stack([s.embedding for s in songs])
 
 

@@ -1,4 +1,4 @@
-"""Data-pipeline overhead of training: steps fed by the real GTZANDataModule (feature cache,
+"""Data-pipeline overhead of training: steps fed by the real FolderDataModule (feature cache,
 random windows, workers) against the same number of steps on batches already in memory.
 
     python benchmarks/training.py [--steps 40] [--workers 0,2]
@@ -18,8 +18,9 @@ import torch
 from common import emit
 from hydra.utils import instantiate
 
-from data.datamodule import GTZANDataModule
+from data.datamodule import FolderDataModule
 from training.config import compose_config
+from training.module import GenreClassifier
 
 
 def timed_steps(model, optimizer, batches) -> float:
@@ -43,10 +44,10 @@ def main() -> None:
             cfg = compose_config("experiment=smoke", f"data.root={tmp}/data", f"data.cache_dir={tmp}/cache",
                                  f"data.num_workers={workers}")
             torch.manual_seed(0)
-            datamodule: GTZANDataModule = instantiate(cfg.data, _convert_="all")
+            datamodule: FolderDataModule = instantiate(cfg.data, _convert_="all")
             datamodule.prepare_data()
             datamodule.setup("fit")
-            model = instantiate(cfg.model, labels=datamodule.labels, _recursive_=False, _convert_="all")
+            model = GenreClassifier.from_config(cfg, datamodule.labels)
             model.log = lambda *a, **k: None  # no trainer attached: logging is not what is measured
             optimizer = model.configure_optimizers()
             loader = datamodule.train_dataloader()

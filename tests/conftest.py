@@ -15,7 +15,7 @@ import pytest
 
 from hydra.utils import instantiate
 
-from data.datamodule import GTZANDataModule
+from data.datamodule import FolderDataModule
 from data.synthetic import generate
 from local_server import local_server
 from training.config import compose_config
@@ -32,7 +32,7 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
-def data_module(root: Path, cache_dir: Path, *overrides: str) -> GTZANDataModule:
+def data_module(root: Path, cache_dir: Path, *overrides: str) -> FolderDataModule:
     """The smoke experiment's data module (data=synthetic, features=short) on `root`."""
     cfg = compose_config("experiment=smoke", f"data.root={root}", f"data.cache_dir={cache_dir}", *overrides)
     return instantiate(cfg.data, _convert_="all")
@@ -100,6 +100,22 @@ def bentoml_server(env: dict, folder: Path, serving_yaml: str = ""):
     with local_server({**env, "GENRE_SERVING_CONFIG": str(config)}, folder / "serve.log") as url:
         with httpx.Client(base_url=url, timeout=300) as client:
             yield client
+
+
+@pytest.fixture(scope="session")
+def keras_weights() -> Path:
+    return shared_path("seed", "crnn_gtzan_jsalbert.h5")
+
+
+@pytest.fixture(scope="session")
+def keras_store(keras_weights, tmp_path_factory) -> dict:
+    """The old Keras model imported (with its bf16 check on ../shared/gtzan_mini) into a fresh
+    BentoML store: the environment that reaches it."""
+    home = tmp_path_factory.mktemp("keras_bentoml")
+    done = run_module("training.import_keras", str(keras_weights), "--check-data", str(shared_path("gtzan_mini")),
+                      cwd=home, env={"BENTOML_HOME": str(home)})
+    assert "imported" in done.stdout and "genre-crnn-keras:" in done.stdout
+    return {"BENTOML_HOME": str(home)}
 
 
 @pytest.fixture(scope="session")

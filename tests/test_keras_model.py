@@ -101,20 +101,6 @@ def ported_layers(network, x):
     return out
 
 
-@pytest.fixture(scope="module")
-def keras_weights():
-    return shared_path("seed", "crnn_gtzan_jsalbert.h5")
-
-
-@pytest.fixture(scope="module")
-def keras_store(keras_weights, tmp_path_factory):
-    home = tmp_path_factory.mktemp("keras_bentoml")
-    done = run_module("training.import_keras", str(keras_weights), "--check-data", str(shared_path("gtzan_mini")),
-                      cwd=home, env={"BENTOML_HOME": str(home)})
-    assert "imported" in done.stdout and "genre-crnn-keras:" in done.stdout
-    return {"BENTOML_HOME": str(home)}
-
-
 def test_import_compares_bf16_with_fp32_on_real_gtzan_clips(keras_store, tmp_path):
     model = keras_store["BENTOML_HOME"]
     artifact = ModelArtifact.load(next(Path(model, "models", "genre-crnn-keras").glob("*/model.json")).parent)

@@ -7,7 +7,6 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from conftest import data_module
@@ -19,6 +18,7 @@ from model.artifact import ModelArtifact
 from model.networks import build_network
 from model.predict import PreparedSong, SongAnalyzer, song_means, window_probabilities
 from training.config import compose_config
+from training.module import GenreClassifier
 
 
 def smoke_artifact(output: str = "softmax") -> ModelArtifact:
@@ -58,7 +58,7 @@ def test_an_artifact_refuses_weights_that_do_not_fit():
 def test_an_artifact_from_a_real_lightning_checkpoint(tmp_path, small_root):
     cfg = compose_config("experiment=smoke")
     data = data_module(small_root, tmp_path / "cache", "data.synthetic=null", "data.num_workers=0")
-    model = instantiate(cfg.model, labels=data.labels, _recursive_=False, _convert_="all")
+    model = GenreClassifier.from_config(cfg, data.labels)
     trainer = L.Trainer(max_steps=1, limit_val_batches=0, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(model, datamodule=data)
@@ -99,7 +99,7 @@ def _prepared(n: int) -> PreparedSong:
 def test_training_evaluates_a_clip_on_exactly_the_windows_the_service_cuts(tmp_path, small_root):
     data = data_module(small_root, tmp_path / "cache", "data.synthetic=null", "data.num_workers=0")
     data.setup("test")
-    evaluation = ClipWindowsDataset(data._logmels["test"], [c.label for c in data.clips["test"]], data.windows, data.spectrogram)
+    evaluation = ClipWindowsDataset(data.clips["test"], data._logmels["test"], data.windows, data.spectrogram)
     analyzer = SongAnalyzer(smoke_artifact())
     assert data.clips["test"]
     for i, clip in enumerate(data.clips["test"]):

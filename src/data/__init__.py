@@ -5,7 +5,7 @@ know which that is (torchaudio 2.11.1 declares torch>=2.11 but fails with torch 
 module that imports torchaudio, and every package above this one, calls `require_torchaudio`
 first, so a mismatched pair stops a command with one message that says what is installed and
 what was tested, instead of an OSError about an undefined symbol. (Checking files, `data.probe`
-and `data.gtzan`, needs no torch and stays light.)
+and `data.folders`, needs no torch and stays light.)
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Log-mel spectrograms of a data set, computed once per spectrogram configuration.
 
-Layout: `<cache_dir>/<spectrogram digest>/<clip id>-<source key>.pt`. The source key hashes the
+Layout: `<cache_dir>/<spectrogram digest>/<clip id>-<source key>.pt` (a clip id is `<label>/<file name>`). The source key hashes the
 audio file's path, size and modification time, so regenerated data is never read stale. Each
 file is written to a temporary name and renamed, so an interrupted build leaves only complete
 entries and the next build resumes where it stopped.
@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from data.audio import AudioDecodeError, load_audio
 from data.features import LogMel, SpectrogramConfig
-from data.gtzan import Clip
+from data.folders import Clip
 from data.threads import ordered_map
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class FeatureCache:
                 failed.add(clip.clip_id)
                 continue
             target = self.path_for(clip)
+            target.parent.mkdir(exist_ok=True)
             partial = target.with_suffix(f".part{os.getpid()}")
             torch.save(result, partial)
             os.replace(partial, target)

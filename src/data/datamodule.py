@@ -1,9 +1,12 @@
-"""`GTZANDataModule`: a GTZAN-layout folder, a split and the feature settings, ready for Lightning.
+"""`FolderDataModule`: a data set folder (one sub-folder per label, `data.folders`), a split and
+the feature settings, ready for Lightning.
 
 Training batches are random windows of cached log-mels; validation and test batches hold every
-window of whole clips (`data.windows.clip_windows`, exactly what the service cuts), with the
-clip each window came from, so clip accuracy is measured the way the service will predict.
-Every argument comes from `conf/data/*.yaml`; none has a default here.
+window of whole clips, cut exactly as the service cuts them (`data.windows.song_windows`: the
+sliding cut from the cached log-mel, the old Keras model's cut from the audio), with the clip
+each window came from, so clip accuracy is measured the way the service will predict. The
+labels are the data set's folder names. Every argument comes from `conf/data/*.yaml`; none has
+a default here.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from data.cache import FeatureCache
-from data.features import SpectrogramConfig
-from data.gtzan import GENRES, Clip, index_gtzan, make_split
+from data.audio import load_audio
+from data.features import LogMel, SpectrogramConfig
+from data.folders import Clip, FolderIndex, index_folder, make_split
 from data.synthetic import generate
-from data.windows import WindowConfig, clip_windows, random_window
+from data.windows import WindowConfig, clip_windows, random_window, song_windows
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +45,25 @@ class RandomWindowDataset(Dataset):
 
 
 class ClipWindowsDataset(Dataset):
-    """All windows of a whole clip: (n, 1, n_mels, frames), label."""
+    """All windows of a whole clip: (n, 1, n_mels, frames), label. The sliding cut reads the
+    cached log-mel; the Keras cut takes each window's log-mel from its own audio, so the clip is
+    decoded again."""
 
-    def __init__(self, logmels: list[torch.Tensor], labels: list[int], windows: WindowConfig, spectrogram: SpectrogramConfig):
-        self.logmels, self.labels = logmels, labels
+    def __init__(self, clips: list[Clip], logmels: list[torch.Tensor], windows: WindowConfig, spectrogram: SpectrogramConfig):
+        self.clips, self.logmels = clips, logmels
         self.windows, self.spectrogram = windows, spectrogram
+        self.logmel = LogMel(spectrogram) if windows.mode == "keras" else None
 
     def __len__(self) -> int:
         return len(self.logmels)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        windows, _ = clip_windows(self.logmels[i], self.windows, self.spectrogram)
-        return windows, self.labels[i]
+        if self.windows.mode == "keras":
+            audio = load_audio(self.clips[i].path, self.spectrogram.sample_rate)
+            windows, _ = song_windows(audio, self.windows, self.logmel)
+        else:
+            windows, _ = clip_windows(self.logmels[i], self.windows, self.spectrogram)
+        return windows, self.clips[i].label
 
 
 def collate_windows(items: list[tuple[torch.Tensor, int]]) -> dict[str, torch.Tensor]:
@@ -68,7 +79,7 @@ def collate_windows(items: list[tuple[torch.Tensor, int]]) -> dict[str, torch.Te
     }
 
 
-class GTZANDataModule(L.LightningDataModule):
+class FolderDataModule(L.LightningDataModule):
     def __init__(
         self,
         root: str,
@@ -77,6 +88,7 @@ class GTZANDataModule(L.LightningDataModule):
         split: str,
         split_seed: int,
         split_fractions: tuple[float, float, float],
+        split_lists: dict[str, str] | None,
         batch_size: int,
         windows_per_clip: int,
         eval_clips_per_batch: int,
@@ -89,37 +101,44 @@ class GTZANDataModule(L.LightningDataModule):
         self.root = Path(root)
         self.spectrogram = SpectrogramConfig.model_validate(dict(spectrogram))
         self.windows = WindowConfig.model_validate(dict(windows))
-        if self.windows.mode != "sliding":
-            raise ValueError(
-                f"windows.mode={self.windows.mode!r}: training cuts clips into sliding windows; "
-                "the 'keras' mode only describes how the imported Keras model is fed"
-            )
         self.split_name, self.split_seed = split, split_seed
         self.split_fractions = tuple(split_fractions)
+        self.split_lists = dict(split_lists) if split_lists else None
         self.batch_size, self.eval_clips_per_batch = batch_size, eval_clips_per_batch
         self.windows_per_clip = windows_per_clip
         self.num_workers = num_workers
         self.cache = FeatureCache(cache_dir, self.spectrogram)
         self.synthetic = dict(synthetic) if synthetic else None
-        self.labels = list(GENRES)
         # Stored in checkpoints: `python -m training.evaluate` rebuilds the same data, and a
         # packaged model takes its spectrogram and window settings from here.
         self.save_hyperparameters(logger=False)
         self.test_split = "test"  # the split test_dataloader serves; evaluate may point it elsewhere
         self.clips: dict[str, list[Clip]] = {}
+        self._index: FolderIndex | None = None
         self._split: dict[str, list[Clip]] | None = None
         self._logmels: dict[str, list[torch.Tensor]] = {}
 
     def prepare_data(self) -> None:
-        if self.synthetic:
-            generate(self.root, **self.synthetic)
         self._split_and_cache()
 
+    def index(self) -> FolderIndex:
+        """The data set's labels and clips (generated first where `synthetic` says so). Listed
+        once: indexing probes every file, and a run asks for labels, splits and its records."""
+        if self._index is None:
+            if self.synthetic:
+                generate(self.root, **self.synthetic)
+            self._index = index_folder(self.root)
+        return self._index
+
+    @property
+    def labels(self) -> list[str]:
+        """The data set's labels (its folder names, sorted): the network's outputs, in order."""
+        return list(self.index().labels)
+
     def split_clips(self) -> dict[str, list[Clip]]:
-        """The clips of each split, as listed (before the cache drops undecodable ones). Listed
-        once: indexing probes every file, and a run asks in prepare_data, setup and its records."""
+        """The clips of each split, as listed (before the cache drops undecodable ones)."""
         if self._split is None:
-            self._split = make_split(index_gtzan(self.root), self.split_name, self.split_seed, self.split_fractions)
+            self._split = make_split(self.index(), self.split_name, self.split_seed, self.split_fractions, self.split_lists)
         return self._split
 
     def _split_and_cache(self) -> dict[str, list[Clip]]:
@@ -150,7 +169,7 @@ class GTZANDataModule(L.LightningDataModule):
 
     def eval_dataloader(self, name: str) -> DataLoader:
         """Whole clips of split `name` ("train", "valid" or "test") as window batches."""
-        dataset = ClipWindowsDataset(self._logmels[name], self._labels(name), self.windows, self.spectrogram)
+        dataset = ClipWindowsDataset(self.clips[name], self._logmels[name], self.windows, self.spectrogram)
         return DataLoader(
             dataset, batch_size=self.eval_clips_per_batch, collate_fn=collate_windows,
             num_workers=self.num_workers, persistent_workers=self.num_workers > 0,

@@ -1,5 +1,5 @@
 """Is a file usable audio? Header checks through libsndfile, without decoding and without
-torch, so listing and checking a data set (`data.gtzan`, `python -m data.gtzan_check`) stays
+torch, so listing and checking a data set (`data.folders`, `python -m data.gtzan_check`) stays
 cheap. `data.audio.load_audio` opens files through the same checks.
 """
 
@@ -10,6 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import soundfile as sf
+
+# Audio files by name: what libsndfile reads, and what only FFmpeg reads (data.audio falls back
+# to it), so the header checks here cannot judge those.
+FFMPEG_ONLY_SUFFIXES = frozenset({".m4a", ".aac", ".mp4", ".wma"})
+AUDIO_SUFFIXES = frozenset({".wav", ".au", ".aif", ".aiff", ".flac", ".ogg", ".oga", ".opus", ".mp3"}) | FFMPEG_ONLY_SUFFIXES
 
 
 class AudioDecodeError(ValueError):

@@ -69,7 +69,7 @@ class ModelArtifact:
     @classmethod
     def from_checkpoint(cls, path: str | Path, info: dict[str, Any] | None = None) -> "ModelArtifact":
         """From a Lightning checkpoint of `training.module.GenreClassifier` trained with
-        `data.datamodule.GTZANDataModule` (loaded without pickle): the network and labels from
+        `data.datamodule.FolderDataModule` (loaded without pickle): the network and labels from
         the module's hyperparameters, the features from the data module's."""
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         network, data = checkpoint["hyper_parameters"], checkpoint["datamodule_hyper_parameters"]
@@ -81,7 +81,7 @@ class ModelArtifact:
             windows=WindowConfig.model_validate(dict(data["windows"])),
             labels=list(network["labels"]),
             state_dict=state,
-            output="softmax",
+            output=network["output"],
             info=dict(info or {}),
         )
         artifact.build_network()  # refuse a checkpoint whose weights do not load

@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from data.audio import AudioDecodeError
-from data.gtzan import Clip
+from data.folders import Clip
 from model.artifact import ModelArtifact
 from model.predict import SongAnalyzer, WindowClassifier
 from model.runtime import Backend, Precision

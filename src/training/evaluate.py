@@ -17,7 +17,7 @@ from pathlib import Path
 import lightning as L
 from mlflow.tracking import MlflowClient
 
-from data.datamodule import GTZANDataModule
+from data.datamodule import FolderDataModule
 from training.config import compose_config
 from training.module import GenreClassifier
 from training.results import print_results
@@ -26,9 +26,11 @@ from training.tracking import download_best_checkpoint
 
 def evaluate(checkpoint: Path, split: str, data_root: str | None, workers: int | None) -> dict[str, float]:
     model = GenreClassifier.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
-    datamodule = GTZANDataModule.load_from_checkpoint(checkpoint, weights_only=True,
+    datamodule = FolderDataModule.load_from_checkpoint(checkpoint, weights_only=True,
                                                       **({"root": data_root} if data_root else {}),
                                                       **({"num_workers": workers} if workers is not None else {}))
+    if datamodule.labels != model.labels:
+        sys.exit(f"{datamodule.root} holds the labels {datamodule.labels}, but {checkpoint} was trained on {model.labels}")
     datamodule.test_split = split
     trainer = L.Trainer(accelerator="auto", devices=1, logger=False, enable_checkpointing=False)
     results = trainer.test(model, datamodule=datamodule, verbose=False)[0]
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     source.add_argument("checkpoint", nargs="?", type=Path, help="a Lightning checkpoint of this project")
     source.add_argument("--run-id", help="an MLflow run id: evaluate its best checkpoint")
     parser.add_argument("--split", default="test", choices=["train", "valid", "test"])
-    parser.add_argument("--data-root", help="evaluate on this GTZAN-layout folder instead")
+    parser.add_argument("--data-root", help="evaluate on this data set folder instead (one sub-folder per label)")
     parser.add_argument("--workers", type=int, help="data loader workers (default: the checkpoint's)")
     parser.add_argument("--tracking-uri", default=tracking.uri, help=f"MLflow store (default {tracking.uri})")
     args = parser.parse_args(argv)

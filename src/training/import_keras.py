@@ -21,7 +21,8 @@ import h5py
 import numpy as np
 import torch
 
-from data.gtzan import GENRES, index_gtzan
+from data.folders import index_folder
+from data.gtzan import GENRES
 from model.artifact import ModelArtifact
 from model.precision import CHECK_KEY, check_bf16, describe_check
 from training.config import compose_config, feature_settings
@@ -83,7 +84,7 @@ def keras_artifact(h5_path: str | Path) -> ModelArtifact:
 
 def import_keras(h5_path: str | Path, name: str, check_data: Path | None) -> bentoml.Model:
     artifact = keras_artifact(h5_path)
-    artifact.info[CHECK_KEY] = (check_bf16(artifact, list(index_gtzan(check_data).clips), check_data.name)
+    artifact.info[CHECK_KEY] = (check_bf16(artifact, list(index_folder(check_data).clips), check_data.name)
                                 if check_data is not None else {"skipped": "imported without --check-data"})
     with bentoml.models.create(name, labels={"source": "keras", "network": "keras_crnn"},
                                metadata={"sha256": artifact.info["sha256"], "labels": artifact.labels,
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training.import_keras", description=__doc__.split("\n\n")[0])
     parser.add_argument("weights", type=Path, help="crnn_gtzan_jsalbert.h5 (scripts/download_keras_model.sh)")
     parser.add_argument("--name", default=default_name, help=f"BentoML model name (default {default_name})")
-    parser.add_argument("--check-data", type=Path, help="a GTZAN-layout folder: compare fp32 and bf16 on all its clips "
+    parser.add_argument("--check-data", type=Path, help="a data set folder with GTZAN's genres: compare fp32 and bf16 on all its clips "
                         "(precision auto serves bf16 only for a model checked so)")
     args = parser.parse_args(argv)
     if not args.weights.is_file():

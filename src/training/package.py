@@ -23,7 +23,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from data.datamodule import GTZANDataModule
+from data.datamodule import FolderDataModule
 from model.artifact import ModelArtifact
 from model.precision import CHECK_KEY, check_bf16, describe_check
 from training.config import compose_config
@@ -109,7 +109,7 @@ def package(
 def check_bf16_on_test_split(artifact: ModelArtifact, checkpoint: Path) -> dict:
     """model.precision's bf16 check on the run's own test split, rebuilt from the data
     settings its checkpoint carries; a note saying why where that data is not here."""
-    data = GTZANDataModule.load_from_checkpoint(checkpoint, weights_only=True)
+    data = FolderDataModule.load_from_checkpoint(checkpoint, weights_only=True)
     try:
         clips = data.split_clips()["test"]
     except (FileNotFoundError, ValueError) as exc:

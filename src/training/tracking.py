@@ -21,7 +21,7 @@ from mlflow.entities import DatasetInput, InputTag
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from data.datamodule import GTZANDataModule
+from data.datamodule import FolderDataModule
 from training.results import class_report, confusion_figure
 
 CHECKPOINT_DIR_TAG = "checkpoint_dir"
@@ -106,7 +106,7 @@ def run_name(base: str, overrides: list[str], ignored: list[str]) -> str:
     return " ".join([base, *words])
 
 
-def record_new_run(logger: MLFlowLogger, cfg: DictConfig, data: GTZANDataModule, checkpoint_dir: Path) -> None:
+def record_new_run(logger: MLFlowLogger, cfg: DictConfig, data: FolderDataModule, checkpoint_dir: Path) -> None:
     """What a new run starts with: the resolved config as params; commit, split, spectrogram
     digest, data folder, network and checkpoint folder as tags (resume finds runs by the last);
     the data of each split as an MLflow dataset input."""
@@ -124,13 +124,22 @@ def record_new_run(logger: MLFlowLogger, cfg: DictConfig, data: GTZANDataModule,
         logger.experiment.set_tag(logger.run_id, key, value)
 
 
+def log_start(client: MlflowClient, run_id: str, source: str, head_kept: bool, before: dict[str, float]) -> None:
+    """Where a fine-tuning run started from (tags `init_from`, `init_head`: kept or new) and the
+    starting model's own test metrics, as `start_<metric>` (the same split, before any training)."""
+    client.set_tag(run_id, "init_from", source)
+    client.set_tag(run_id, "init_head", "kept" if head_kept else "new")
+    for name, value in before.items():
+        client.log_metric(run_id, f"start_{name}", float(value))
+
+
 def mark_training_experiment(client: MlflowClient, experiment_id: str) -> None:
     """Tag the experiment as model training (on every run, so older experiments get it too)."""
     client.set_experiment_tag(experiment_id, *EXPERIMENT_KIND)
 
 
 class SplitDataset(MetaDataset):
-    """One split of a GTZAN-layout folder as MLflow sees a data set: a name, the folder, the
+    """One split of a data set folder as MLflow sees a data set: a name, the folder, the
     spectrogram digest (the feature cache's name) and a profile with the clip count."""
 
     def __init__(self, root: Path, split: str, split_name: str, clips: int, digest: str):
@@ -144,7 +153,7 @@ class SplitDataset(MetaDataset):
         return {**super().to_dict(), "profile": json.dumps(self.clip_profile)}
 
 
-def log_data_inputs(client: MlflowClient, run_id: str, data: GTZANDataModule) -> None:
+def log_data_inputs(client: MlflowClient, run_id: str, data: FolderDataModule) -> None:
     """The train, valid and test clips of the run's split as dataset inputs: the runs table's
     Datasets column then says which data, split and features each run used."""
     digest = data.spectrogram.digest()

@@ -3,7 +3,8 @@
 Everything is instantiated from `conf/` (data, model, trainer, logger, callbacks); the MLflow
 bookkeeping is `training.tracking`'s: a run is named by its experiment and overrides, records the
 data it used, and ends with the best epoch's validation report, the test report and the best
-checkpoint. `resume=true` continues the newest unfinished run in place.
+checkpoint. `resume=true` continues the newest unfinished run in place. `init_from=` starts from
+a trained model (`training.finetune`); a run that keeps its head first tests it as it started.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, open_dict
 
-from data.datamodule import GTZANDataModule
+from data.datamodule import FolderDataModule
+from training.finetune import adopt_settings, load_starting_model, load_weights
 from training.module import GenreClassifier
 from training.results import print_results
 from training.tracking import (
     log_best_checkpoint,
     log_report,
+    log_start,
     mark_training_experiment,
     record_new_run,
     resume_point,
@@ -44,8 +47,12 @@ def train(cfg: DictConfig) -> float:
         with open_dict(cfg):
             cfg.callbacks.model_checkpoint.dirpath = str(resume_from.resolve().parent)
 
-    datamodule: GTZANDataModule = instantiate(cfg.data, _convert_="all")
-    model: GenreClassifier = instantiate(cfg.model, labels=datamodule.labels, _recursive_=False, _convert_="all")
+    start = load_starting_model(str(cfg.init_from)) if cfg.init_from else None
+    if start is not None:
+        adopt_settings(cfg, start)
+    datamodule: FolderDataModule = instantiate(cfg.data, _convert_="all")
+    model = GenreClassifier.from_config(cfg, datamodule.labels)
+    head_kept = load_weights(model.network, start, model.labels) if start is not None and resume_from is None else None
     name = run_name(cfg.run_name, list(HydraConfig.get().overrides.task), list(cfg.tracking.name_ignores))
     logger = instantiate(cfg.logger, run_id=run_id, run_name=name)
     if rank_zero_only.rank == 0:  # under DDP the other ranks' loggers hold no experiment
@@ -56,6 +63,12 @@ def train(cfg: DictConfig) -> float:
         datamodule.prepare_data()  # data generated and cached before the run records which it used
         record_new_run(logger, cfg, datamodule, Path(checkpoint.dirpath))
     trainer: L.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=list(callbacks.values()))
+    before: dict[str, float] = {}
+    if head_kept is not None:
+        # The starting model as it was, on the same test split: what fine-tuning changed.
+        before = test_detached(trainer, model, datamodule) if head_kept and cfg.test else {}
+        if trainer.is_global_zero:
+            log_start(client, logger.run_id, start.source, head_kept, before)
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
 
     best = Path(checkpoint.best_model_path)
@@ -78,6 +91,17 @@ def train(cfg: DictConfig) -> float:
                 results, "Test metrics (best epoch)",
                 f"split {datamodule.split_name!r} {datamodule.split_sizes()}; MLflow run {logger.run_id}",
             )
+            if before:
+                print(f"as it started ({start.source}): test_clip_acc {before['test_clip_acc']:.4f}, "
+                      f"test_macro_f1 {before['test_macro_f1']:.4f}")
             # MLflow 3.17's UI opens experiments on its GenAI pages unless the link names the workflow.
             print(f"mlflow ui: http://127.0.0.1:5000/#/experiments/{logger.experiment_id}/runs?workflowType=machine_learning")
     return best_score
+
+
+def test_detached(trainer: L.Trainer, model: GenreClassifier, datamodule: FolderDataModule) -> dict[str, float]:
+    """Test metrics of `model` as it is, not logged to the run (its curves are the fit's)."""
+    loggers, trainer.loggers = trainer.loggers, []
+    results = trainer.test(model, datamodule=datamodule, verbose=False)[0]
+    trainer.loggers = loggers
+    return results

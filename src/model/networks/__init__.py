@@ -15,6 +15,13 @@ from model.networks.crnn import CRNN
 from model.networks.keras_crnn import KerasCRNN
 
 NETWORKS: dict[str, type[nn.Module]] = {"crnn": CRNN, "baseline": ConvPoolNet, "keras_crnn": KerasCRNN}
+HEAD = "head."  # every network's last layer, one output per label, is `head`: its weights start with this
+
+
+def conv_layers(network: nn.Module) -> list[nn.Module]:
+    """The convolutional part of any of these networks: its convolutions and batch norms (the
+    input's included), what fine-tuning may freeze while a new head settles."""
+    return [m for m in network.modules() if isinstance(m, nn.Conv2d | nn.BatchNorm2d)]
 
 
 def build_network(config: dict[str, Any], n_classes: int) -> nn.Module:

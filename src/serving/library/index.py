@@ -26,16 +26,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from data.audio import AudioDecodeError
+from data.probe import AUDIO_SUFFIXES  # what libsndfile or FFmpeg decode; other files are ignored
 from data.tags import Tags, read_tags
 from data.threads import ordered_map
 from model.artifact import ModelArtifact
 from model.predict import PreparedSong, SongAnalyzer, WindowClassifier
 from serving.config import LibraryConfig
 from serving.library.store import Library
-
-# What libsndfile or FFmpeg decode (data.audio); other files in a music folder are ignored.
-AUDIO_SUFFIXES = frozenset({".wav", ".au", ".aif", ".aiff", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a",
-                            ".aac", ".mp4", ".wma"})
 
 
 @dataclass(frozen=True)

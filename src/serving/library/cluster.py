@@ -64,12 +64,14 @@ def _run(todo: list[ToAnalyse], artifact: ModelArtifact, backend: Backend, preci
     context.enable_progress_bars = False  # index_library shows one bar for the whole run
     resources = ray.cluster_resources()
     gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
-    per_call = settings.ray.songs_per_call
+    actors = gpus or cpus
+    # A block of the file list is one actor call's songs; a short list is spread over every actor.
+    per_call = min(settings.ray.songs_per_call, math.ceil(len(todo) / actors))
     files = ray.data.from_items([{"key": key, "path": file.path} for key, (file, _) in enumerate(todo)],
                                 override_num_blocks=math.ceil(len(todo) / per_call))
     prepared = files.map(_prepare, fn_kwargs={"analyzer": SongAnalyzer(artifact), "max_windows": settings.max_windows})
     answers = prepared.map_batches(
-        Network, batch_size=per_call, compute=ray.data.ActorPoolStrategy(size=gpus or cpus),
+        Network, batch_size=per_call, compute=ray.data.ActorPoolStrategy(size=actors),
         **({"num_gpus": 1} if gpus else {"num_cpus": 1}),
         fn_constructor_kwargs={"artifact": artifact, "backend": backend, "precision": precision,
                                "window_batch": settings.ray.gpu_window_batch if gpus else network_batch,

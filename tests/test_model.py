@@ -106,3 +106,16 @@ def test_training_evaluates_a_clip_on_exactly_the_windows_the_service_cuts(tmp_p
         windows, _ = evaluation[i]
         served = analyzer.prepare(clip.path).windows
         assert windows.shape[0] >= 2 and torch.equal(windows, torch.from_numpy(served))
+
+
+def test_training_evaluates_with_the_old_models_cut_exactly_as_it_is_served(tmp_path, synthetic_root):
+    """A run started from the old model (init_from) takes its features and its Keras cut: the
+    centre 29.12 s of a 30 s clip, its log-mel computed on its own."""
+    data = data_module(synthetic_root, tmp_path / "cache", "features=keras", "data.synthetic=null", "data.num_workers=0")
+    data.setup("test")
+    evaluation = ClipWindowsDataset(data.clips["test"][:3], data._logmels["test"][:3], data.windows, data.spectrogram)
+    analyzer = SongAnalyzer(ModelArtifact({"name": "keras_crnn"}, data.spectrogram, data.windows, list(GENRES), {}, "sigmoid_sum"))
+    for i, clip in enumerate(data.clips["test"][:3]):
+        windows, _ = evaluation[i]
+        served = analyzer.prepare(clip.path).windows
+        assert windows.shape == (1, 1, 96, 1366) and torch.equal(windows, torch.from_numpy(served))

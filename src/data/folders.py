@@ -63,7 +63,7 @@ def label_folder(root: str | Path) -> Path:
     )
 
 
-def index_folder(root: str | Path, check_readable: bool = True) -> FolderIndex:
+def index_folder(root: str | Path) -> FolderIndex:
     """Every audio file under the label folders of `root`, sorted by id; unreadable ones are
     logged and left out. A label folder without audio files is no label."""
     folder = label_folder(root)
@@ -72,7 +72,7 @@ def index_folder(root: str | Path, check_readable: bool = True) -> FolderIndex:
     clips, unreadable = [], []
     for label, name in enumerate(labels):
         for path in files[name]:
-            problem = _unreadable_reason(path) if check_readable else None
+            problem = _unreadable_reason(path)
             if problem:
                 unreadable.append((path, problem))
                 log.warning("skipping unreadable clip %s: %s", path, problem)

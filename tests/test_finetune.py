@@ -97,7 +97,7 @@ def finetuned(smoke_workdir, own, tmp_path_factory) -> dict:
     start = download_best_checkpoint(smoke_client, smoke_run.info.run_id, workdir)
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}", "BENTOML_HOME": str(workdir / "bentoml")}
     run_training(workdir, "experiment=finetune", f"data.root={own['train']}", f"init_from={start}",  # a new head:
-                 "model.optimizer.lr=3e-3", "trainer.max_epochs=6", "data.windows_per_clip=16", env=env)  # more steps
+                 "model.optimizer.lr=3e-3", "trainer.max_epochs=4", "data.windows_per_clip=16", env=env)  # more steps
     run_module("training.package", cwd=workdir, env=env)
     return {**env, "start": str(start.resolve())}
 

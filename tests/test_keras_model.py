@@ -10,7 +10,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import pytest
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 

@@ -32,11 +32,13 @@ def window_shape(spectrogram: SpectrogramConfig, windows: WindowConfig) -> tuple
     return 1, spectrogram.n_mels, windows.frames(spectrogram)
 
 
-def faithful_artifact() -> ModelArtifact:
+def faithful_artifact(features: str = "choi", model: str = "crnn") -> ModelArtifact:
     """The default configuration's model (the faithful CRNN on features=choi windows, one output
-    per GTZAN genre) with seeded random weights: its speed does not depend on its weights."""
-    spectrogram, windows = feature_settings()
-    network = network_config()
+    per GTZAN genre; or the `features` and `model` config groups named) with seeded random
+    weights: its speed and memory do not depend on its weights."""
+    overrides = f"features={features}", f"model={model}"
+    spectrogram, windows = feature_settings(*overrides)
+    network = network_config(*overrides)
     torch.manual_seed(0)
     return ModelArtifact(network, spectrogram, windows, list(GENRES),
                          build_network(network, len(GENRES)).state_dict(), "softmax")

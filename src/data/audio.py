@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +37,8 @@ from data.probe import AudioDecodeError, UnknownFormat, libsndfile_reason, open_
 # Formats FFmpeg decodes faster than libsndfile (see the module docstring).
 FFMPEG_FIRST = frozenset({".opus"})
 _INT16_EXACT_SUBTYPES = frozenset({"PCM_16", "PCM_S8", "PCM_U8"})
+_MAX_RESAMPLER_TAPS = 1_000_000  # 96 kHz to 22050 Hz needs 94,080; 44.1 kHz to 12 kHz 5,880
+_TAG_ERRORS = "replace"  # tags that are not UTF-8 must not stop the audio (PyAV's default raises)
 
 
 class _Libsndfile:
@@ -50,9 +53,15 @@ class _Libsndfile:
 
     def read(self, path: Path, first: int, count: int) -> np.ndarray:
         """(frames, channels) float32 from sample `first`, at most `count` of them."""
+        if first >= self.handle.frames:  # past the end: some formats' seeks there do not fail
+            return np.zeros((0, self.handle.channels), np.float32)
+        dtype = "int16" if self.as_int16 else "float32"
         try:
-            self.handle.seek(first)
-            samples = self.handle.read(count, dtype="int16" if self.as_int16 else "float32", always_2d=True)
+            if self.handle.seek(first) == first:
+                samples = self.handle.read(count, dtype=dtype, always_2d=True)
+            else:  # a header that misstates the stream (an mp3's Xing tag) misled the seek: read up to it
+                self.handle.seek(0)
+                samples = self.handle.read(first + count, dtype=dtype, always_2d=True)[first:]
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise AudioDecodeError(path, f"audio data is corrupt ({libsndfile_reason(exc)})") from None
         return samples.astype(np.float32) * np.float32(1 / 32768) if self.as_int16 else samples
@@ -95,14 +104,25 @@ class _FFmpeg:
         the first frame's time (0 where it has none; a negative time is the codec's priming,
         dropped), on the clock that starts with the audio. After a seek (`check`): None where that time is missing or after `first`, or
         where later frames' times disagree with the count."""
-        to_float = av.AudioResampler(format="fltp", rate=self.rate)
-        planes, have, at = [], 0, None
+        # Interleaved floats: PyAV reads past the planes of planar frames of 8 or more channels (a crash).
+        to_float = av.AudioResampler(format="flt", rate=self.rate)
+        planes, have, at, channels = [], 0, None, None
         for frame in self.container.decode(self.stream):
             stated = round(frame.time * self.rate) - self.start if frame.time is not None else None
             if check and (stated is None or (at is None and stated > first) or (at is not None and abs(stated - at) > 1)):
                 return None
             at = at if at is not None else (stated or 0)
-            block = np.concatenate([f.to_ndarray() for f in to_float.resample(frame)], axis=1)
+            try:
+                floats = to_float.resample(frame)
+            except ValueError:  # the stream changed its channels, format or rate midway: a new resampler
+                to_float = av.AudioResampler(format="flt", rate=self.rate)
+                floats = to_float.resample(frame)
+            if not floats:  # held back by a rate conversion
+                continue
+            block = np.concatenate([f.to_ndarray().reshape(-1, f.layout.nb_channels).T for f in floats], axis=1)
+            channels = channels or len(block)
+            if len(block) != channels:  # keep the first channel count
+                block = np.repeat(block.mean(axis=0, keepdims=True), channels, axis=0)
             skip = max(0, first - at)
             at += block.shape[1]
             block = block[:, skip:][:, : count - have]
@@ -115,7 +135,7 @@ class _FFmpeg:
 
     def _reopen(self) -> None:
         self.container.close()
-        self.container = av.open(str(self.path))
+        self.container = av.open(str(self.path), metadata_errors=_TAG_ERRORS)
         self.stream = next(s for s in self.container.streams if s.type == "audio")
 
     def close(self) -> None:
@@ -147,6 +167,7 @@ class AudioFile:
             raise AudioDecodeError(self.path, "audio contains NaN or infinite samples")
         mono = torch.from_numpy(mono)
         if self.decoder.rate != sample_rate:
+            check_rate(self.path, self.decoder.rate, sample_rate)
             mono = resampler(self.decoder.rate, sample_rate)(mono)
         return mono.contiguous()
 
@@ -214,11 +235,11 @@ def _open_ffmpeg(path: Path) -> Iterator[_FFmpeg]:
     if path.stat().st_size == 0:
         raise AudioDecodeError(path, "file is empty (0 bytes)")
     try:
-        container = av.open(str(path))
+        container = av.open(str(path), metadata_errors=_TAG_ERRORS)
     except av.FFmpegError as exc:
         raise UnknownFormat(path, f"not a readable audio file ({exc.strerror or exc})") from None
     stream = next((s for s in container.streams if s.type == "audio"), None)
-    if stream is None or not stream.codec_context.sample_rate:
+    if stream is None or stream.codec_context is None or not stream.codec_context.sample_rate:  # no decoder for it
         container.close()
         raise UnknownFormat(path, "not a readable audio file (no audio stream)")
     decoder = _FFmpeg(path, container, stream)
@@ -238,6 +259,14 @@ def _downmix(samples: np.ndarray) -> np.ndarray:
     if samples.shape[1] > 1:
         mono *= np.float32(1 / samples.shape[1])
     return mono
+
+
+def check_rate(path: str | Path, from_rate: int, to_rate: int) -> None:
+    """Rates whose ratio reduces to large numbers need a resampling filter of about their product
+    in taps: common rates need thousands, a header's 41116 Hz to 12 kHz 3e7 (262 GB to build)."""
+    common = math.gcd(from_rate, to_rate)
+    if (from_rate // common) * (to_rate // common) > _MAX_RESAMPLER_TAPS:
+        raise AudioDecodeError(path, f"unsupported sample rate: {from_rate} Hz (resampling it to {to_rate} Hz costs too much)")
 
 
 @functools.lru_cache(maxsize=16)

@@ -71,6 +71,12 @@ class LibrarySong(SongGenres):
     album: str | None = Field(description="from the file's tags")
 
 
+class NotFoundDetail(BaseModel):
+    """A GET route's 404 (FastAPI's HTTPException body)."""
+
+    detail: str
+
+
 class LibrarySearch(BaseModel):
     total: int = Field(description="songs matching the query; `songs` holds the first of them")
     songs: list[LibrarySong] = Field(description='ordered by "artist - title", or file name where untagged')

@@ -21,6 +21,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated
 
+import aiohttp
 import bentoml
 import numpy as np
 import torch
@@ -34,6 +35,7 @@ from model.artifact import ModelArtifact
 from model.precision import load_classifier
 from model.predict import SongAnalyzer, SongPrediction
 from serving.config import load_config
+from serving.errors import DocumentedErrors
 from serving.library.query import LibraryIndex, as_prediction
 from serving.library.search import search_library
 from serving.library.store import Library
@@ -45,6 +47,7 @@ from serving.responses import (
     LibraryFailure,
     LibrarySearch,
     LibraryStatus,
+    NotFoundDetail,
     RecommendResponse,
     classification,
     recommendation,
@@ -58,6 +61,7 @@ CONFIG = load_config()
 SongIds = Annotated[list[int], BeforeValidator(lambda value: value if isinstance(value, list) else [value])]
 # GET routes (BentoML's own APIs are POST), mounted on the public service at /library.
 library_routes = FastAPI(title="genre-recognition library")
+LIBRARY_ROUTES = "/library"
 
 
 class PayloadTooLarge(BentoMLException):
@@ -89,7 +93,7 @@ class GenreNetwork:
 
 
 @bentoml.asgi_app(page_routes, path="/")
-@bentoml.asgi_app(library_routes, path="/library")
+@bentoml.asgi_app(library_routes, path=LIBRARY_ROUTES)
 @bentoml.service(name="genre-recognition", traffic={"timeout": 600})
 class GenreService:
     model = bentoml.models.BentoModel(CONFIG.model_tag)
@@ -188,7 +192,8 @@ class GenreService:
         return search_library(songs, self.analyzer.labels, q, CONFIG.library.search_results)
 
     # `:int` matches digits only: any other path (a traversal, a file name) matches no route: 404.
-    @library_routes.get("/songs/{song_id:int}/audio", response_class=FileResponse)
+    @library_routes.get("/songs/{song_id:int}/audio", response_class=FileResponse,
+                        responses={404: {"description": "no such song, or its file is gone", "model": NotFoundDetail}})
     async def library_audio(self, song_id: int) -> FileResponse:
         """A library song's audio file, found by its id alone: the client never names a path."""
         library = self.library()
@@ -216,5 +221,13 @@ class GenreService:
             song = await asyncio.to_thread(self.analyzer.prepare, path, CONFIG.max_duration_seconds)
         except AudioDecodeError as exc:
             raise InvalidArgument(f"{name}: {exc.reason}") from None
-        outputs = await self.network.to_async.forward(song.windows)
+        try:
+            outputs = await self.network.to_async.forward(song.windows)
+        except aiohttp.ServerDisconnectedError:  # BentoML's client reused a closed connection (bentoml/BentoML#4238): once more
+            outputs = await self.network.to_async.forward(song.windows)
         return self.analyzer.summarize(name, song, np.asarray(outputs))
+
+
+# Error answers as /docs.json declares them (BentoML 1.4 answers some otherwise: serving.errors).
+GenreService.add_asgi_middleware(DocumentedErrors, routes=f"{LIBRARY_ROUTES}/", file_fields={
+    api.route: frozenset(api.input_spec.multipart_fields) for api in GenreService.apis.values()})

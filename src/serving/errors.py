@@ -1,0 +1,151 @@
+"""Error answers of the BentoML APIs as the service's OpenAPI document declares them.
+
+BentoML 1.4 documents every API error as `{"error": str, "detail": str}` but answers a 4xx
+`BentoMLException` with a list of one such object (a stray tuple: bentoml/BentoML#4232, fix
+open as #5709) and an invalid input with `detail` as a list; and a multipart body that does
+not parse (no boundary, a broken part header, a part without a name) reaches its request
+parsing as a Starlette exception it does not expect, which becomes a 500. `DocumentedErrors`,
+an ASGI middleware on the service, watches the request body as it streams through (nothing is
+held) and rewrites those answers: the object, `detail` as text, and a 400 naming what is wrong
+with the multipart body instead of the 500. Schemathesis tests the result (tests/test_api_schema.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class MultipartCheck:
+    """Feeds a multipart body through the parser Starlette uses, keeping no data: `problem` is
+    why Starlette will refuse it, or why it must be refused (a `file_fields` part sent as text,
+    which BentoML takes for a URL to download), or None."""
+
+    def __init__(self, content_type: bytes, file_fields: frozenset[str]):
+        self.file_fields = file_fields
+        self.problem: str | None = None
+        self.disposition: bytes | None = None
+        self.header = b""
+        boundary = parse_options_header(content_type)[1].get(b"boundary")
+        if not boundary:
+            self.problem, self.parser = "multipart body without a boundary", None
+            return
+        self.parser = MultipartParser(boundary, {
+            "on_part_begin": self._part_begins,
+            "on_header_field": self._header_field,
+            "on_header_end": self._header_end,
+            "on_header_value": self._header_value,
+            "on_headers_finished": self._headers_finished,
+        })
+
+    def feed(self, chunk: bytes) -> None:
+        if self.parser is None or self.problem or not chunk:
+            return
+        try:
+            self.parser.write(chunk)
+        except MultipartParseError as exc:
+            self.problem = f"invalid multipart data ({exc})"
+
+    def _part_begins(self) -> None:
+        self.disposition, self.header = None, b""
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        if self.header.lower() == b"content-disposition":
+            self.disposition = (self.disposition or b"") + data[start:end]
+
+    def _header_end(self) -> None:
+        self.header = b""
+
+    def _headers_finished(self) -> None:
+        options = parse_options_header(self.disposition or b"")[1]
+        name = options.get(b"name", b"").decode(errors="replace")
+        if b"name" not in options:
+            self.problem = self.problem or 'a multipart part without a Content-Disposition "name"'
+        elif name in self.file_fields and b"filename" not in options:
+            self.problem = self.problem or f'"{name}" must be an uploaded file (with a file name), not text'
+
+
+def documented(status: int, body: bytes, multipart_problem: str | None) -> tuple[int, bytes]:
+    """(status, body) of a BentoML API's error answer as the OpenAPI document declares it."""
+    if status >= 500 and multipart_problem:
+        return 400, json.dumps({"error": multipart_problem}).encode()
+    try:
+        error = json.loads(body)
+    except ValueError:
+        error = {"error": body.decode(errors="replace")}
+    if isinstance(error, list) and len(error) == 1:
+        error = error[0]
+    if isinstance(error, dict) and "detail" in error and not isinstance(error["detail"], str):
+        error["detail"] = json.dumps(error["detail"])
+    return status, json.dumps(error).encode()
+
+
+def route_error(body: bytes) -> bytes:
+    """A GET route's error answer as FastAPI documents it: Starlette answers a path that matches
+    no route (`/library/songs/x/audio`) with the text "Not Found"."""
+    try:
+        json.loads(body)
+        return body
+    except ValueError:
+        return json.dumps({"detail": body.decode(errors="replace")}).encode()
+
+
+class DocumentedErrors:
+    """ASGI middleware: error answers (status 400 and above) of the APIs (`file_fields`: route ->
+    its upload fields) rewritten by `documented`, those of the GET routes under `routes` by
+    `route_error`. A multipart body found bad is cut off where it is found (BentoML reads a
+    disconnect), so nothing of it is acted on."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], file_fields: dict[str, frozenset[str]],
+                 routes: str):
+        self.app, self.file_fields, self.routes = app, file_fields, routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        api = scope["type"] == "http" and scope["path"] in self.file_fields
+        if not (api or scope["type"] == "http" and scope["path"].startswith(self.routes)):
+            await self.app(scope, receive, send)
+            return
+        content_type = dict(scope["headers"]).get(b"content-type", b"")
+        multipart = api and content_type.lower().startswith(b"multipart/")
+        check = MultipartCheck(content_type, self.file_fields[scope["path"]]) if multipart else None
+        held: list[Message] = []
+
+        async def watched_receive() -> Message:
+            message = await receive()
+            if check is not None and message["type"] == "http.request":
+                check.feed(message.get("body", b""))
+                if check.problem:
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def rewriting_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                held.append(message)  # sent with the rewritten body
+                return
+            if not held or message["type"] != "http.response.body":
+                await send(message)
+                return
+            held.append(message)
+            if message.get("more_body"):
+                return
+            start, *parts = held
+            status, body = start["status"], b"".join(p.get("body", b"") for p in parts)
+            status, body = documented(status, body, check and check.problem) if api else (status, route_error(body))
+            headers = [(k, v) for k, v in start["headers"] if k.lower() not in (b"content-length", b"content-type")]
+            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({**start, "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, watched_receive, rewriting_send)

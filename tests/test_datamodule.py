@@ -1,5 +1,3 @@
-import pytest
-
 from conftest import data_module
 
 
@@ -29,8 +27,3 @@ def test_synthetic_data_is_generated_when_missing(tmp_path):
     assert len(list(root.glob("genres_original/*/*.wav"))) == 30
     x, _ = next(iter(dm.train_dataloader()))
     assert x.shape[-1] == dm.windows.frames(dm.spectrogram)
-
-
-def test_training_refuses_the_keras_window_mode(tmp_path):
-    with pytest.raises(Exception, match="training cuts clips into sliding windows"):
-        data_module(tmp_path, tmp_path, "features.windows.mode=keras")

@@ -8,6 +8,7 @@ from mlflow.tracking import MlflowClient
 from conftest import run_module
 from model.artifact import ModelArtifact
 from model.precision import bf16_verified, resolve_precision
+from training.package import check_bf16_on_test_split
 
 
 def _models(home):
@@ -84,14 +85,23 @@ def test_bentoml_build_makes_a_bento_with_the_model(packaged, tmp_path):
         assert len(pinned) == 1 and pinned[0] in requirements, (pinned, requirements[:5])
 
 
-def test_without_the_runs_data_the_model_is_packaged_unchecked_and_served_in_fp32(packaged, tmp_path):
+def test_packaged_elsewhere_a_generated_runs_data_is_made_again_for_the_bf16_check(packaged, tmp_path):
     env = {**packaged, "BENTOML_HOME": str(tmp_path / "home")}
     done = run_module("training.package", cwd=tmp_path, env=env)  # the run's data/synthetic is not here
-    assert "bf16 not checked: no GTZAN data under data/synthetic" in done.stderr
-    assert "precision auto will serve this model in fp32" in done.stdout
-    (version,) = _models(tmp_path / "home")
-    artifact = ModelArtifact.load(tmp_path / "home" / "models" / "genre-crnn" / version)
-    assert "skipped" in artifact.info["bf16_check"]
+    assert (tmp_path / "data" / "synthetic").is_dir()  # generated again from the run's settings
+    assert "bf16 check on" in done.stdout and "test clips" in done.stdout
+
+
+def test_without_the_runs_data_the_model_is_left_unchecked_and_served_in_fp32(smoke_workdir, tmp_path):
+    """A run on a real folder that is not on this machine: packaged unchecked, served in fp32."""
+    checkpoint = sorted((smoke_workdir / "mlruns").rglob("best-*.ckpt"))[0]
+    moved = torch.load(checkpoint, weights_only=False, map_location="cpu")
+    moved["datamodule_hyper_parameters"].update(root=str(tmp_path / "gone"), synthetic=None)
+    torch.save(moved, tmp_path / "moved.ckpt")
+    artifact = ModelArtifact.from_checkpoint(tmp_path / "moved.ckpt", info={})
+    check = check_bf16_on_test_split(artifact, tmp_path / "moved.ckpt")
+    assert "gone" in check["skipped"]
+    artifact.info["bf16_check"] = check
     assert not bf16_verified(artifact) and resolve_precision("auto", artifact)[0] == "fp32"
 
 

@@ -32,7 +32,7 @@ require_torchaudio()
 import torch  # noqa: E402
 from torchaudio import transforms as T  # noqa: E402
 
-from data.probe import AudioDecodeError, UnknownFormat, libsndfile_reason, open_audio  # noqa: E402
+from data.probe import AudioDecodeError, UnknownFormat, check_file, libsndfile_reason, open_audio  # noqa: E402
 
 # Formats FFmpeg decodes faster than libsndfile (see the module docstring).
 FFMPEG_FIRST = frozenset({".opus"})
@@ -188,8 +188,8 @@ def open_song(path: str | Path, max_seconds: float | None = None) -> Iterator[Au
                 # Both refused: libsndfile's reason is the more familiar one.
                 raise (first_refusal if order[0] is _open_libsndfile else second_refusal) from None
         song = AudioFile(path, decoder)
-        if max_seconds is not None and song.seconds is not None and song.seconds > max_seconds:
-            raise AudioDecodeError(path, f"too long: {song.seconds:.1f} s, the limit is {max_seconds:.0f} s")
+        if song.seconds is not None:
+            check_length(path, song.seconds, 0.0, max_seconds)
         yield song
 
 
@@ -230,10 +230,7 @@ def _open_libsndfile(path: Path) -> Iterator[_Libsndfile]:
 @contextlib.contextmanager
 def _open_ffmpeg(path: Path) -> Iterator[_FFmpeg]:
     """FFmpeg's view of the file; `UnknownFormat` where it finds no audio it can decode."""
-    if not path.is_file():
-        raise AudioDecodeError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise AudioDecodeError(path, "file is empty (0 bytes)")
+    check_file(path)
     try:
         container = av.open(str(path), metadata_errors=_TAG_ERRORS)
     except av.FFmpegError as exc:

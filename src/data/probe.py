@@ -35,10 +35,7 @@ def open_audio(path: str | Path) -> Iterator[sf.SoundFile]:
     """The file opened once for reading, after the header checks; `AudioDecodeError` if it is
     not usable audio. (Opening twice costs a second scan of compressed files.)"""
     path = Path(path)
-    if not path.is_file():
-        raise AudioDecodeError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise AudioDecodeError(path, "file is empty (0 bytes)")
+    check_file(path)
     try:
         handle = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
@@ -52,6 +49,14 @@ def open_audio(path: str | Path) -> Iterator[sf.SoundFile]:
         if missing > 0:
             raise AudioDecodeError(path, f"truncated: the header promises {missing} more bytes than the file holds")
         yield handle
+
+
+def check_file(path: Path) -> None:
+    """A file that exists and holds bytes: what either decoder needs before it opens it."""
+    if not path.is_file():
+        raise AudioDecodeError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise AudioDecodeError(path, "file is empty (0 bytes)")
 
 
 def probe_audio(path: str | Path) -> None:

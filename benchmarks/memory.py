@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import itertools
+import json
 import os
 import sqlite3
 import subprocess
@@ -132,11 +133,11 @@ def serve_requests(library: Path, clips: list[Path], env: dict[str, str], reques
     uploads = [(c.name, c.read_bytes()) for c in clips[:20]]
     kinds: list[Callable[[httpx.Client, int], httpx.Response]] = [
         lambda http, i: http.post("/classify", files={"audio": uploads[i % len(uploads)]}),
-        lambda http, i: http.post("/recommend", data={"favorite_ids": [str(ids[i % len(ids)]), str(ids[(7 * i) % len(ids)])], "top_k": "5"}),
+        lambda http, i: http.post("/recommend", data={"favorite_ids": json.dumps([ids[i % len(ids)], ids[(7 * i) % len(ids)]]), "top_k": "5"}),
         lambda http, i: http.post("/similar", data={"song_id": str(ids[i % len(ids)]), "top_k": "5"}),
         lambda http, i: http.get("/library/"),
         lambda http, i: http.get("/library/songs", params={"q": ["blues", "rock", "00012", "jazz 3"][i % 4]}),
-        lambda http, i: http.get(f"/library/songs/{ids[i % len(ids)]}/audio"),
+        lambda http, i: http.get("/library/audio", params={"song_id": ids[i % len(ids)]}),
         lambda http, i: http.post("/classify", files={"audio": ("bad.mp3", b"not audio\n" * 100)}),
     ]
     done = itertools.count()

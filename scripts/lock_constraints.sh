@@ -2,8 +2,9 @@
 # Regenerate constraints.txt: the exact versions of a fresh environment with every extra of
 # pyproject.toml, resolved today from pyproject's ranges. Run it after changing a dependency or
 # to take newer releases, then run the test suite on the result before committing it:
-#   scripts/lock_constraints.sh && python -m venv /tmp/env && /tmp/env/bin/pip install -e ".[dev]" -c constraints.txt
-# README's set-up, .ci/run and the bento (bentofile.yaml) all install from this one file.
+#   scripts/lock_constraints.sh && python -m venv /tmp/env && /tmp/env/bin/pip install -e ".[dev,cluster]" -c constraints.txt
+# README's set-up and .ci/run install from this one file; the bento from its subset without
+# the extras, bento-requirements.txt, written at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -26,3 +27,4 @@ echo "resolving .[$extras] in a fresh virtual environment ($work/venv)" >&2
 } > constraints.txt.new
 mv constraints.txt.new constraints.txt
 echo "wrote constraints.txt ($(grep -c '==' constraints.txt) packages)" >&2
+"$work/venv/bin/python" scripts/bento_requirements.py

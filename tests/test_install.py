@@ -10,9 +10,17 @@ from importlib.metadata import version
 from conftest import REPO
 
 
-def pins() -> dict[str, str]:
-    lines = (REPO / "constraints.txt").read_text().splitlines()
+def pins(file: str = "constraints.txt") -> dict[str, str]:
+    lines = (REPO / file).read_text().splitlines()
     return dict(line.split("==", 1) for line in lines if "==" in line and not line.startswith("#"))
+
+
+def test_the_bento_installs_the_tested_pins_without_the_extras():
+    """bento-requirements.txt is written from constraints.txt: a re-lock that forgot it shows here."""
+    tested, bento = pins(), pins("bento-requirements.txt")
+    assert {name: tested.get(name) for name in bento} == bento
+    assert {"torch", "torchaudio", "bentoml", "faiss-cpu", "av"} <= set(bento)
+    assert not {"ray", "playwright", "atheris", "pytest", "schemathesis"} & set(bento)
 
 
 def test_this_environment_runs_the_pair_the_constraints_pin():

@@ -77,12 +77,13 @@ def test_bentoml_build_makes_a_bento_with_the_model(packaged, tmp_path):
     shipped = bentos[0].parent / "src" / "src" / "serving"
     assert (shipped / "library" / "store.py").is_file()  # the service imports the library package
     assert sorted(p.name for p in (shipped / "web").iterdir()) == ["app.js", "index.html", "style.css"]  # the page
-    # the bento installs the tested environment: the same torch/torchaudio pair as constraints.txt
+    # the bento installs the tested pins: the same torch/torchaudio pair as constraints.txt, no extras
     requirements = (bentos[0].parent / "env" / "python" / "requirements.txt").read_text().splitlines()
     constraints = (Path(__file__).resolve().parents[1] / "constraints.txt").read_text().splitlines()
     for package in ("torch", "torchaudio"):
         pinned = [line for line in constraints if line.startswith(f"{package}==")]
         assert len(pinned) == 1 and pinned[0] in requirements, (pinned, requirements[:5])
+    assert not [line for line in requirements if line.startswith(("ray==", "playwright=="))]
 
 
 def test_packaged_elsewhere_a_generated_runs_data_is_made_again_for_the_bf16_check(packaged, tmp_path):

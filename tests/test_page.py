@@ -9,6 +9,7 @@ import http.client
 import json
 import re
 import time
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -185,27 +186,29 @@ def test_library_search_similar_songs_and_playing_a_song(page, server, indexed, 
     with page.expect_download() as download:
         page.click("#recommend-result button:text('Download playlist (M3U8)')")
     address = Path(download.value.path()).read_text().splitlines()[2]
-    assert re.fullmatch(rf"{re.escape(str(server.base_url).rstrip('/'))}/library/songs/\d+/audio", address)
+    assert re.fullmatch(rf"{re.escape(str(server.base_url).rstrip('/'))}/library/audio\?song_id=\d+", address)
     assert server.get(address).status_code == 200
 
 
 def test_audio_is_served_only_for_library_songs_by_id(server, indexed):
     song_id, path = rows(indexed, "SELECT id, path FROM songs WHERE path LIKE '%.wav' LIMIT 1")[0]
-    answer = server.get(f"/library/songs/{song_id}/audio", params={"path": "/etc/passwd"})  # the query is ignored
+    answer = server.get("/library/audio", params={"song_id": song_id, "path": "/etc/passwd"})  # `path` is ignored
     assert answer.status_code == 200 and answer.content == Path(path).read_bytes()
     assert answer.headers["content-type"] in {"audio/x-wav", "audio/wav"}
     unknown = max(i for (i,) in rows(indexed, "SELECT id FROM songs")) + 1
     host, port = server.base_url.host, server.base_url.port
-    for target in (f"/library/songs/{unknown}/audio", "/library/songs/-1/audio", "/library/songs/abc/audio",
-                   "/library/songs/..%2F..%2F..%2Fetc%2Fpasswd/audio", f"/library/songs/{song_id}/../../../../etc/passwd",
-                   f"/library/songs/{path}/audio", "/library/songs//etc/passwd/audio",
-                   "/web/../service.py", "/web/..%2Fservice.py", "/web/../../../../../etc/passwd"):
+    quoted = urllib.parse.quote(path, safe="")
+    for target, status in ((f"/library/audio?song_id={unknown}", 404), ("/library/audio?song_id=-1", 404),
+                           ("/library/audio?song_id=abc", 422), ("/library/audio", 422),
+                           ("/library/audio?song_id=..%2F..%2F..%2Fetc%2Fpasswd", 422), (f"/library/audio?song_id={quoted}", 422),
+                           (f"/library/audio/../../../../etc/passwd?song_id={song_id}", 404), (f"/library/audio{path}", 404),
+                           ("/web/../service.py", 404), ("/web/..%2Fservice.py", 404), ("/web/../../../../../etc/passwd", 404)):
         connection = http.client.HTTPConnection(host, port, timeout=30)  # sends the path exactly as written
         connection.request("GET", target)
         response = connection.getresponse()
         body = response.read()
         connection.close()
-        assert response.status == 404, (target, response.status, body[:200])
+        assert response.status == status, (target, response.status, body[:200])
         assert b"root:" not in body and b"bentoml" not in body
 
 

@@ -136,7 +136,7 @@ class _FFmpeg:
     def _reopen(self) -> None:
         self.container.close()
         self.container = av.open(str(self.path), metadata_errors=_TAG_ERRORS)
-        self.stream = next(s for s in self.container.streams if s.type == "audio")
+        self.stream = _first_audio(self.container)
 
     def close(self) -> None:
         self.container.close()
@@ -235,7 +235,7 @@ def _open_ffmpeg(path: Path) -> Iterator[_FFmpeg]:
         container = av.open(str(path), metadata_errors=_TAG_ERRORS)
     except av.FFmpegError as exc:
         raise UnknownFormat(path, f"not a readable audio file ({exc.strerror or exc})") from None
-    stream = next((s for s in container.streams if s.type == "audio"), None)
+    stream = _first_audio(container)
     if stream is None or stream.codec_context is None or not stream.codec_context.sample_rate:  # no decoder for it
         container.close()
         raise UnknownFormat(path, "not a readable audio file (no audio stream)")
@@ -244,6 +244,10 @@ def _open_ffmpeg(path: Path) -> Iterator[_FFmpeg]:
         yield decoder
     finally:
         decoder.close()
+
+
+def _first_audio(container: av.container.InputContainer) -> av.AudioStream | None:
+    return container.streams.audio[0] if container.streams.audio else None
 
 
 def _downmix(samples: np.ndarray) -> np.ndarray:

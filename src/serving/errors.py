@@ -94,7 +94,7 @@ def documented(status: int, body: bytes, multipart_problem: str | None) -> tuple
 
 def route_error(body: bytes) -> bytes:
     """A GET route's error answer as FastAPI documents it: Starlette answers a path that matches
-    no route (`/library/songs/x/audio`) with the text "Not Found"."""
+    no route (`/library/nothing`) with the text "Not Found"."""
     try:
         json.loads(body)
         return body

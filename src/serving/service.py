@@ -191,8 +191,9 @@ class GenreService:
         songs = library.songs.values() if library is not None else []
         return search_library(songs, self.analyzer.labels, q, CONFIG.library.search_results)
 
-    # `:int` matches digits only: any other path (a traversal, a file name) matches no route: 404.
-    @library_routes.get("/songs/{song_id:int}/audio", response_class=FileResponse,
+    # The id is a query parameter, not part of the path: BentoML keeps request metrics per path for
+    # the life of the process, so one path per song would grow memory with every song played.
+    @library_routes.get("/audio", response_class=FileResponse,
                         responses={404: {"description": "no such song, or its file is gone", "model": NotFoundDetail}})
     async def library_audio(self, song_id: int) -> FileResponse:
         """A library song's audio file, found by its id alone: the client never names a path."""

@@ -37,10 +37,9 @@ function send(method, url, body = null, onUpload = null) {
     xhr.send(body);
   });
 }
-// BentoML's APIs answer [{"error": reason}], the library routes {"detail": reason}.
+// The APIs answer {"error": reason}, the library routes {"detail": reason} (serving.errors).
 function reason(answer) {
-  const data = Array.isArray(answer.data) ? answer.data[0] : answer.data;
-  const text = data && (data.error || data.detail);
+  const text = answer.data && (answer.data.error || answer.data.detail);
   return typeof text === "string" ? text : `HTTP ${answer.status}`;
 }
 
@@ -199,7 +198,7 @@ function unused(errors) {
 function download(list) {
   const lines = ["#EXTM3U"];
   for (const r of list) {
-    lines.push(`#EXTINF:-1,${r.file}`, r.id === null ? r.file : new URL(`library/songs/${r.id}/audio`, document.baseURI).href);
+    lines.push(`#EXTINF:-1,${r.file}`, r.id === null ? r.file : new URL(`library/audio?song_id=${r.id}`, document.baseURI).href);
   }
   const link = el("a", { href: URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "audio/x-mpegurl" })),
     download: "recommendations.m3u8" });
@@ -251,7 +250,7 @@ const note = (text) => { $("search-count").textContent = text; };
 
 function play(song) {
   const player = $("player");
-  player.src = `library/songs/${song.id}/audio`;
+  player.src = `library/audio?song_id=${song.id}`;
   $("player-box").hidden = false;
   $("now-playing").textContent = `Playing ${song.name}`;
   player.play().catch((e) => { $("now-playing").textContent = `Cannot play ${song.name}: ${e.message}`; });

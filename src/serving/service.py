@@ -52,11 +52,14 @@ from serving.responses import (
     classification,
     recommendation,
 )
+from serving.timeout import replace_bentoml_timeout
 
 # A child of BentoML's logger, so its lines reach `bentoml serve`'s output.
 log = logging.getLogger("bentoml.genre_service")
 
 CONFIG = load_config()
+TRAFFIC = {"timeout": 600}  # seconds until an answer starts, for each service and BentoML's client between them
+replace_bentoml_timeout()
 # A form field sent once arrives as one value, not a list of one.
 SongIds = Annotated[list[int], BeforeValidator(lambda value: value if isinstance(value, list) else [value])]
 # GET routes (BentoML's own APIs are POST), mounted on the public service at /library.
@@ -76,7 +79,7 @@ def uploaded_name(path: Path) -> str:
     return name[prefix:] if name.startswith(tempfile.gettempprefix()) and len(name) > prefix else name
 
 
-@bentoml.service(name="genre-network", traffic={"timeout": 600})
+@bentoml.service(name="genre-network", traffic=TRAFFIC)
 class GenreNetwork:
     model = bentoml.models.BentoModel(CONFIG.model_tag)
 
@@ -94,7 +97,7 @@ class GenreNetwork:
 
 @bentoml.asgi_app(page_routes, path="/")
 @bentoml.asgi_app(library_routes, path=LIBRARY_ROUTES)
-@bentoml.service(name="genre-recognition", traffic={"timeout": 600})
+@bentoml.service(name="genre-recognition", traffic=TRAFFIC)
 class GenreService:
     model = bentoml.models.BentoModel(CONFIG.model_tag)
     network = bentoml.depends(GenreNetwork)
@@ -224,7 +227,7 @@ class GenreService:
             raise InvalidArgument(f"{name}: {exc.reason}") from None
         try:
             outputs = await self.network.to_async.forward(song.windows)
-        except aiohttp.ServerDisconnectedError:  # BentoML's client reused a closed connection (bentoml/BentoML#4238): once more
+        except aiohttp.ClientConnectionError:  # BentoML's client reused a closing connection (bentoml/BentoML#4238): once more
             outputs = await self.network.to_async.forward(song.windows)
         return self.analyzer.summarize(name, song, np.asarray(outputs))
 

@@ -93,7 +93,8 @@ class SongAnalyzer:
 
     def song_answer(self, outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A song's distribution and embedding: the means of its windows' outputs."""
-        mean = song_means(torch.from_numpy(outputs), torch.zeros(len(outputs), dtype=torch.long), 1)[0].numpy()
+        # torch.tensor copies: the outputs the service receives are read-only
+        mean = song_means(torch.tensor(outputs), torch.zeros(len(outputs), dtype=torch.long), 1)[0].numpy()
         return mean[: len(self.labels)], mean[len(self.labels) :]
 
     def summarize(self, name: str, song: PreparedSong, outputs: np.ndarray) -> SongPrediction:

@@ -13,16 +13,17 @@ with the multipart body instead of the 500. Schemathesis tests the result (tests
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+import logging
+from http import HTTPStatus
 
+from _bentoml_sdk.service import openapi
+from bentoml._internal.service.openapi.specification import MediaType, Reference, Response
+from bentoml.exceptions import BentoMLException, InvalidArgument
+from pydantic import ValidationError
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class MultipartCheck:
@@ -108,7 +109,7 @@ class DocumentedErrors:
     `route_error`. A multipart body found bad is cut off where it is found (BentoML reads a
     disconnect), so nothing of it is acted on."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], file_fields: dict[str, frozenset[str]],
+    def __init__(self, app: ASGIApp, file_fields: dict[str, frozenset[str]],
                  routes: str):
         self.app, self.file_fields, self.routes = app, file_fields, routes
 
@@ -149,3 +150,44 @@ class DocumentedErrors:
             await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, watched_receive, rewriting_send)
+
+
+class RefusalsAsWarnings(logging.Filter):
+    """BentoML logs every refused request (a 4xx: an unreadable upload, an unknown song, an
+    invalid field) as an ERROR with its traceback. This filter on its logger turns each into one
+    WARNING line with the route, the status and the reason; server errors stay as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != "Exception on %s [%s]" or not record.exc_info:
+            return True
+        error = record.exc_info[1]
+        if isinstance(error, ClientDisconnect):  # DocumentedErrors cut a bad body off, or the client left
+            status, reason = 400, "the body ended early (refused as it arrived, or the client left)"
+        else:
+            status = (error.error_code.value if isinstance(error, BentoMLException)
+                      else 400 if isinstance(error, ValidationError) else 500)
+            reason = " ".join(str(error).split())
+        if status < 500:
+            record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+            record.msg, record.args = "refused %s [%s] (%d): %s", (*record.args, status, reason)
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def log_refusals_as_warnings() -> None:
+    logging.getLogger("bentoml._internal.server.http_app").addFilter(RefusalsAsWarnings())
+
+
+class PayloadTooLarge(BentoMLException):
+    """A request over the upload limits: too many files, or a file too large."""
+
+    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+def document_payload_too_large() -> None:
+    """BentoML 1.4 documents 400, 404 and 500 for every API, from this table in its OpenAPI
+    generator; every API here takes uploads, so each also answers 413, with the same body."""
+    body = MediaType(schema=Reference(openapi.REF_TEMPLATE.format(model=InvalidArgument.__name__)))
+    openapi.error_responses[PayloadTooLarge.error_code.value] = Response(
+        description=PayloadTooLarge.error_code.phrase, content={"application/json": body})
+

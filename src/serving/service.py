@@ -17,7 +17,6 @@ import asyncio
 import logging
 import mimetypes
 import tempfile
-from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated
 
@@ -35,7 +34,7 @@ from model.artifact import ModelArtifact
 from model.precision import load_classifier
 from model.predict import SongAnalyzer, SongPrediction
 from serving.config import load_config
-from serving.errors import DocumentedErrors
+from serving.errors import DocumentedErrors, PayloadTooLarge, document_payload_too_large, log_refusals_as_warnings
 from serving.library.query import LibraryIndex, as_prediction
 from serving.library.search import search_library
 from serving.library.store import Library
@@ -59,16 +58,15 @@ log = logging.getLogger("bentoml.genre_service")
 
 CONFIG = load_config()
 TRAFFIC = {"timeout": 600}  # seconds until an answer starts, for each service and BentoML's client between them
+# Where BentoML 1.4 falls short of a trusted service (serving.timeout, serving.errors):
 replace_bentoml_timeout()
+log_refusals_as_warnings()
+document_payload_too_large()
 # A form field sent once arrives as one value, not a list of one.
 SongIds = Annotated[list[int], BeforeValidator(lambda value: value if isinstance(value, list) else [value])]
 # GET routes (BentoML's own APIs are POST), mounted on the public service at /library.
 library_routes = FastAPI(title="genre-recognition library")
 LIBRARY_ROUTES = "/library"
-
-
-class PayloadTooLarge(BentoMLException):
-    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
 def uploaded_name(path: Path) -> str:

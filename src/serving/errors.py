@@ -7,7 +7,9 @@ not parse (no boundary, a broken part header, a part without a name) reaches its
 parsing as a Starlette exception it does not expect, which becomes a 500. `DocumentedErrors`,
 an ASGI middleware on the service, watches the request body as it streams through (nothing is
 held) and rewrites those answers: the object, `detail` as text, and a 400 naming what is wrong
-with the multipart body instead of the 500. Schemathesis tests the result (tests/test_api_schema.py).
+with the multipart body instead of the 500. `document_payload_too_large` adds the 413 of the
+upload limits to the document; `RefusalsAsWarnings` logs each refused request as one line.
+Schemathesis tests the result (tests/test_api_schema.py).
 """
 
 from __future__ import annotations

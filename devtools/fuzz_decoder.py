@@ -145,6 +145,10 @@ def main() -> None:
         import data.audio  # noqa: F401
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     folder = Path(tempfile.mkdtemp(prefix="fuzz-decoder-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    # A crash that corrupts the heap can leave libFuzzer hung before it writes the artifact; the
+    # input is then the one file left in this folder (the input's first three bytes are lost:
+    # rebuild them with `encode`).
+    print(f"each input is decoded from {folder}", file=sys.stderr, flush=True)
     atheris.Setup(sys.argv, lambda data: decode(data, folder))
     atheris.Fuzz()
 

@@ -17,9 +17,21 @@ CRASHES = sorted((REPO / "tests" / "fuzz_crashes").iterdir())
 SEEDS = sorted((REPO / "tests" / "fuzz_corpus").iterdir())
 
 
+REPLAY = """
+import sys, tempfile
+from pathlib import Path
+from fuzz_decoder import decode
+decode(Path(sys.argv[1]).read_bytes(), Path(tempfile.mkdtemp()))
+"""
+
+
 @pytest.mark.parametrize("finding", CRASHES, ids=[p.name for p in CRASHES])
-def test_inputs_the_fuzzer_found_failing_now_decode_or_give_a_reason(finding, tmp_path):
-    decode(finding.read_bytes(), tmp_path)  # raised something other than AudioDecodeError before the fix
+def test_inputs_the_fuzzer_found_failing_now_decode_or_give_a_reason(finding):
+    """Each raised something other than AudioDecodeError before its fix, or crashed the process:
+    replayed in a process of its own, so a crash fails this test alone."""
+    run = subprocess.run([sys.executable, "-X", "faulthandler", "-c", REPLAY, str(finding)], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert run.returncode == 0, run.stderr[-3000:]
 
 
 def test_the_seeds_are_real_audio_of_every_format_read_whole_and_in_stretches(tmp_path):

@@ -59,9 +59,11 @@ class _Libsndfile:
         try:
             if self.handle.seek(first) == first:
                 samples = self.handle.read(count, dtype=dtype, always_2d=True)
-            else:  # a header that misstates the stream (an mp3's Xing tag) misled the seek: read up to it
-                self.handle.seek(0)
-                samples = self.handle.read(first + count, dtype=dtype, always_2d=True)[first:]
+            else:  # a header that misstates the stream (an mp3's Xing tag) misled the seek: read up to it,
+                # on a fresh handle: seeking this one back can corrupt libsndfile 1.2.2's mp3 decoder's
+                # heap, a crash of the whole process (found by the fuzzer, tests/fuzz_crashes/)
+                with sf.SoundFile(str(path)) as fresh:
+                    samples = fresh.read(first + count, dtype=dtype, always_2d=True)[first:]
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise AudioDecodeError(path, f"audio data is corrupt ({libsndfile_reason(exc)})") from None
         return samples.astype(np.float32) * np.float32(1 / 32768) if self.as_int16 else samples

@@ -144,11 +144,12 @@ def main() -> None:
         importlib.reload(data.probe)  # imported above for SUFFIXES, before instrumenting
         import data.audio  # noqa: F401
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    folder = Path(tempfile.mkdtemp(prefix="fuzz-decoder-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    # In the working folder (scripts/fuzz_decoder.sh's WORKDIR), so runs leave nothing elsewhere.
     # A crash that corrupts the heap can leave libFuzzer hung before it writes the artifact; the
     # input is then the one file left in this folder (the input's first three bytes are lost:
     # rebuild them with `encode`).
-    print(f"each input is decoded from {folder}", file=sys.stderr, flush=True)
+    folder = Path(tempfile.mkdtemp(prefix="inputs-", dir="."))
+    print(f"each input is decoded from {folder.resolve()}", file=sys.stderr, flush=True)
     atheris.Setup(sys.argv, lambda data: decode(data, folder))
     atheris.Fuzz()
 

@@ -14,10 +14,11 @@ import json
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PROJECT = "genre-recsys"
+PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["name"]
 
 
 def resolve() -> list[tuple[str, str]]:

@@ -111,8 +111,7 @@ class DocumentedErrors:
     `route_error`. A multipart body found bad is cut off where it is found (BentoML reads a
     disconnect), so nothing of it is acted on."""
 
-    def __init__(self, app: ASGIApp, file_fields: dict[str, frozenset[str]],
-                 routes: str):
+    def __init__(self, app: ASGIApp, file_fields: dict[str, frozenset[str]], routes: str):
         self.app, self.file_fields, self.routes = app, file_fields, routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -192,4 +191,3 @@ def document_payload_too_large() -> None:
     body = MediaType(schema=Reference(openapi.REF_TEMPLATE.format(model=InvalidArgument.__name__)))
     openapi.error_responses[PayloadTooLarge.error_code.value] = Response(
         description=PayloadTooLarge.error_code.phrase, content={"application/json": body})
-

@@ -38,7 +38,7 @@ def trained_looking_crnn() -> torch.nn.Module:
 
 def keras_model_agreement() -> None:
     """Top genres of fp32 and bf16 on real GTZAN clips, with the old project's Keras model."""
-    from data.folders import index_folder
+    from data.folders import read_folder
     from model.predict import GenrePredictor, WindowClassifier
     from training.import_keras import keras_artifact
 
@@ -47,7 +47,7 @@ def keras_model_agreement() -> None:
         emit("inference", "skipped_keras_agreement", 0, "", reason="../shared/seed or ../shared/gtzan_mini absent")
         return
     artifact = keras_artifact(weights)
-    clips = index_folder(mini).clips
+    clips = read_folder(mini).clips
     results = {}
     for precision in ("fp32", "bf16"):
         predictor = GenrePredictor(artifact, WindowClassifier(artifact, "fused", precision, batch_size=1))

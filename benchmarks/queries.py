@@ -8,11 +8,11 @@ distribution redrawn around the clip's, its embedding moved by noise of a third 
 embeddings' spread). Uniform random vectors would be the worst case for graph indexes, not a
 library. Queries are favourites' taste vectors (3 random songs each) and single songs.
 
-Figures, per size: the library's own vector index (`Library.write_index`, from a real SQLite
+Figures, per size: the library's own vector index (`Library.write_vector_index`, from a real SQLite
 file) both ways, exact (faiss flat) and approximate (faiss IVF, sqrt(n) clusters, the configured
 probes), each marked with whether the library chooses it at that size (`library.exact_up_to`):
 p50/p99 per query on one thread, recall@10 against the exact answer, build time (every core)
-and bytes per song; the whole in-process path of the library (`LibraryIndex`: search,
+and bytes per song; the whole in-process path of the library (`LibraryQueries`: search,
 re-rank, reasons) at 10^4 and 10^5; and p50/p99 over HTTP of a real `bentoml serve` answering
 POST /recommend from a library of `--http-size` songs.
 """
@@ -32,14 +32,15 @@ import numpy as np
 from common import SHARED, emit
 from local_server import local_server
 
-from data.folders import index_folder
+from data.folders import read_folder
 from data.gtzan import GENRES
 from model.precision import load_classifier
 from model.predict import GenrePredictor
-from serving.config import LibraryConfig, load_config
-from serving.library.query import LibraryIndex, as_prediction
-from serving.library.store import Library
-from serving.recommend import song_vectors, taste_vector
+from library.queries import LibraryQueries
+from library.ranking import song_vectors, taste_vector
+from library.settings import LibraryConfig
+from library.store import Library
+from serving.config import load_config
 from training.import_keras import keras_artifact
 
 K = 10
@@ -50,7 +51,7 @@ def real_songs() -> tuple[np.ndarray, np.ndarray]:
     artifact = keras_artifact(SHARED / "seed" / "crnn_gtzan_jsalbert.h5")
     classifier, _ = load_classifier(artifact, "fused", "fp32", 1)
     predictor = GenrePredictor(artifact, classifier)
-    songs = [predictor.predict(clip.path) for clip in index_folder(SHARED / "gtzan_mini").clips]
+    songs = [predictor.predict(clip.path) for clip in read_folder(SHARED / "gtzan_mini").clips]
     return np.stack([s.probabilities for s in songs]), np.stack([s.embedding for s in songs])
 
 
@@ -111,7 +112,7 @@ def main() -> None:
                     continue
                 faiss.omp_set_num_threads(os.cpu_count() or 1)  # building may use every core
                 started = time.perf_counter()
-                index = library.write_index(weight, settings)
+                index = library.write_vector_index(weight, settings)
                 faiss.omp_set_num_threads(1)
                 chosen = (n > config.library.exact_up_to) == (kind == "ivf")
                 build = {**params, "index": kind, "library_default": chosen, **({"probes": settings.probes} if kind == "ivf" else {})}
@@ -138,8 +139,7 @@ def fill_library(folder: Path, p: np.ndarray, e: np.ndarray) -> Library:
     genres = np.asarray(GENRES)[p.argmax(axis=1)]
     rows = [{"path": f"/music/song{i:07d}.ogg", "content_hash": f"{i:064x}", "size": 1, "mtime_ns": 1, "duration": 240.0,
              "title": None, "artist": f"artist {i % 5000}", "album": None, "genre": str(genres[i]),
-             "probabilities": p[i].tobytes(), "embedding": e[i].tobytes(), "windows": 7, "analysis": "{}",
-             "analysed_at": 0.0} for i in range(len(p))]
+             "probabilities": p[i].tobytes(), "embedding": e[i].tobytes(), "windows": 7, "analysed_at": 0.0} for i in range(len(p))]
     for start in range(0, len(rows), 50000):
         library.write(rows[start : start + 50000], [], [], [])
     library.set_meta(labels=list(GENRES), analysis={"model": "benchmark vectors"})
@@ -150,15 +150,15 @@ def in_process(library: Library, n: int, queries: int, rng: np.random.Generator,
                settings: LibraryConfig) -> None:
     """The library's whole query path: search, exact re-rank, reasons, the typed answer."""
     started = time.perf_counter()
-    index = LibraryIndex(library, list(GENRES), weight, settings)
+    asked = LibraryQueries(library, weight, settings)
     emit("queries", "library_load_seconds", time.perf_counter() - started, "s", songs=n)
-    ids = list(index.songs)
+    ids = list(asked.songs)
     for kind, size in (("recommend", 3), ("similar", 1)):
         times = []
         for _ in range(queries):
-            favourites = [as_prediction(index.songs[ids[i]], list(GENRES)) for i in rng.integers(len(ids), size=size)]
+            favourites = [asked.prediction(asked.songs[ids[i]]) for i in rng.integers(len(ids), size=size)]
             start = time.perf_counter()
-            index.recommend(favourites, [], K)
+            asked.recommend(favourites, K)
             times.append(time.perf_counter() - start)
         p50, p99 = percentiles(times)
         emit("queries", "library_in_process_p50", p50, "ms", query=kind, songs=n, k=K)
@@ -173,6 +173,7 @@ def over_http(tmp: Path, library: Library, n: int, queries: int, rng: np.random.
     name = load_config().model_tag.split(":")[0]
     with bentoml.models.create(name) as model:
         artifact.save(model.path)
+    library.set_meta(analysis={"model": str(model.tag)})  # the one model that may answer from it
     config = tmp / "serving.yaml"
     config.write_text(f"library:\n  path: {library.folder}\n")
     ids = [i for (i,) in library.db.execute("SELECT id FROM songs")]

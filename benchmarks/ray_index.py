@@ -5,7 +5,7 @@ vector index), for sizing one past a single machine.
 
     python benchmarks/ray_index.py [--cache DIR] [--songs N]
 
-Songs: the first N of benchmarks/library.py's real songs (Debian's music packages, fetched into
+Songs: the first N of benchmarks/indexing.py's real songs (Debian's music packages, fetched into
 `--cache`). Model: the old Keras CRNN (real weights, ../shared/seed), the serving settings'
 backend and precision. The Ray engine runs on a local Ray instance started here on every core
 (its start-up, a one-off cost per run, is reported apart); on a machine with GPUs its network
@@ -25,14 +25,14 @@ from pathlib import Path
 import numpy as np
 import ray
 from common import SHARED, emit
-from library import fetch_songs
+from indexing import fetch_songs
 
+from library.indexer import analysis_settings, engine, index_library
+from library.settings import LibraryConfig
+from library.store import Library
 from model.precision import load_classifier
-from model.predict import SongAnalyzer
-from serving.config import LibraryConfig, load_config
-from serving.library.cluster import on_ray
-from serving.library.index import analysis_settings, embedded, index_library
-from serving.library.store import Library
+from model.predict import GenrePredictor
+from serving.config import load_config
 from training.import_keras import keras_artifact
 
 
@@ -45,7 +45,8 @@ def main() -> None:
     config = load_config()
     artifact = keras_artifact(SHARED / "seed" / "crnn_gtzan_jsalbert.h5")
     classifier, how = load_classifier(artifact, config.backend, config.precision, config.network_batch)
-    analysis = analysis_settings("keras", artifact, classifier, config.library.max_windows)
+    predictor = GenrePredictor(artifact, classifier)
+    analysis = analysis_settings("keras", predictor, config.library.max_windows)
     settings = config.library
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp, "music")
@@ -70,14 +71,13 @@ def main() -> None:
                  "song/h", **common)
             return rate, {s.path: np.concatenate([s.probabilities, s.embedding]) for s in songs}
 
-        here, here_answers = run("embedded", embedded(SongAnalyzer(artifact), classifier, settings))
+        here, here_answers = run("embedded", engine("embedded", predictor, settings, config.backend, config.network_batch))
         started = time.perf_counter()
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False)
         gpus = int(ray.cluster_resources().get("GPU", 0))
         emit("ray_index", "ray_start_seconds", time.perf_counter() - started, "s", gpus=gpus)
         try:
-            on_cluster, cluster_answers = run("ray", on_ray(artifact, config.backend, classifier.precision, settings,
-                                                            config.network_batch, None))
+            on_cluster, cluster_answers = run("ray", engine("ray", predictor, settings, config.backend, config.network_batch))
         finally:
             ray.shutdown()
         emit("ray_index", "embedded_over_ray", here / on_cluster, "ratio", songs=args.songs, gpus=gpus)
@@ -105,7 +105,7 @@ def bytes_per_song(source: Path, n: int, genre_weight: float, settings: LibraryC
                            content_hash=hashlib.sha256(str(i).encode()).hexdigest())
                 rows.append(row)
             library.write(rows, [], [], [])
-        library.load_index(genre_weight, settings)
+        library.load_vector_index(genre_weight, settings)
         library.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         sizes = library.db_path.stat().st_size / n, library.index_path.stat().st_size / n
         library.close()

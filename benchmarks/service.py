@@ -27,7 +27,7 @@ from local_server import local_server
 from data.synthetic import generate
 from model.artifact import ModelArtifact
 from model.precision import load_classifier, resolve_precision
-from model.predict import SongAnalyzer, WindowClassifier
+from model.predict import SongAnalyzer, WindowClassifier, WindowOutputs
 from serving.config import load_config
 
 
@@ -41,7 +41,7 @@ def offline_clips_per_second(artifact: ModelArtifact, clips: list[Path], classif
         outputs = classifier.forward(np.concatenate([s.windows for s in songs]))
         offsets = np.cumsum([0] + [len(s.windows) for s in songs])
         for i, (song, clip) in enumerate(zip(songs, clips)):
-            analyzer.summarize(clip.name, song, outputs[offsets[i] : offsets[i + 1]])
+            analyzer.summarize(clip.name, song, WindowOutputs(*(rows[offsets[i] : offsets[i + 1]] for rows in outputs)))
 
     return len(clips) / best_seconds(one_pass, repeats=2, warmup=0)
 

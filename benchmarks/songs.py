@@ -24,6 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from data.gtzan import GENRES
 from data.synthetic import SAMPLE_RATE, render_clip
+from library.ranking import rank
 from model.predict import GenrePredictor, SongAnalyzer, WindowClassifier
 from serving.config import load_config
 from serving.responses import recommendation
@@ -76,7 +77,7 @@ def main() -> None:
             start = time.perf_counter()
             fav = [predictor.predict(path) for path in favourites]
             cand = [predictor.predict(path) for path in candidates]
-            recommendation(predictor.labels, fav, cand, [], config.top_k, config.genre_weight)
+            recommendation(rank(fav, cand, config.top_k, config.genre_weight), [])
             whole = time.perf_counter() - start
             emit("songs", "seconds_per_recommend", whole, "s", favorites=args.favorites, candidates=args.candidates, **params)
             baseline_song, baseline_recommend = baseline_song or song, baseline_recommend or whole

@@ -68,12 +68,12 @@ def smoke_workdir(tmp_path_factory) -> Path:
 
 
 def run_module(module: str, *args: str, cwd: Path, env: dict, timeout: int = 300, check: bool = True,
-               unset: tuple[str, ...] = ()):
-    """`python -m MODULE ARGS` as a real subprocess, with extra environment and `unset` variables
-    removed; fails the test with its output unless `check` is off."""
+               unset: tuple[str, ...] = (), python: tuple[str, ...] = ()):
+    """`python [PYTHON OPTIONS] -m MODULE ARGS` as a real subprocess, with extra environment and
+    `unset` variables removed; fails the test with its output unless `check` is off."""
     environment = {k: v for k, v in os.environ.items() if k not in unset}
     done = subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
+        [sys.executable, *python, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
         timeout=timeout, env={**environment, **env},
     )
     if check:
@@ -144,3 +144,16 @@ def indexed(music, packaged, tmp_path_factory) -> Path:
     library = tmp_path_factory.mktemp("indexed")
     index(music, library, packaged)
     return library
+
+
+@pytest.fixture(scope="session")
+def other_model(packaged) -> str:
+    """A second model in the `packaged` store (the smoke model's files under another name, as a
+    second packaging or import would add): its tag."""
+    code = ("import bentoml; from model.artifact import ModelArtifact\n"
+            "artifact = ModelArtifact.load(bentoml.models.get('genre-crnn:latest').path)\n"
+            "with bentoml.models.create('genre-crnn-other') as model:\n    artifact.save(model.path)\n"
+            "print(model.tag)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **packaged}, check=True)
+    return done.stdout.strip()

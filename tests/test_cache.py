@@ -8,7 +8,7 @@ import torch
 
 from training.config import feature_settings
 from data.cache import FeatureCache
-from data.folders import Clip, index_folder
+from data.folders import Clip, read_folder
 
 SMALL, _ = feature_settings("features=short", "features.spectrogram.n_mels=32")
 
@@ -18,7 +18,7 @@ def _mtimes(cache):
 
 
 def test_built_once_then_only_read(tmp_path, synthetic_root):
-    clips = list(index_folder(synthetic_root).clips)
+    clips = list(read_folder(synthetic_root).clips)
     cache = FeatureCache(tmp_path, SMALL)
     assert cache.build(clips) == clips
     first = _mtimes(cache)
@@ -30,20 +30,20 @@ def test_built_once_then_only_read(tmp_path, synthetic_root):
 
 
 def test_a_changed_config_builds_a_new_cache(tmp_path, synthetic_root):
-    clips = list(index_folder(synthetic_root).clips)[:2]
+    clips = list(read_folder(synthetic_root).clips)[:2]
     a, b = FeatureCache(tmp_path, SMALL), FeatureCache(tmp_path, SMALL.model_copy(update={"n_mels": 40}))
     a.build(clips), b.build(clips)
     assert a.dir != b.dir and len(_mtimes(b)) == 2 and b.load(clips[0]).shape[0] == 40
 
 
 def test_an_interrupted_build_resumes(tmp_path, synthetic_root):
-    clips = list(index_folder(synthetic_root).clips)
+    clips = list(read_folder(synthetic_root).clips)
     cache = FeatureCache(tmp_path, SMALL)
     script = (
         "from data.cache import FeatureCache; from data.features import SpectrogramConfig;"
-        "from data.folders import index_folder;"
+        "from data.folders import read_folder;"
         f"FeatureCache({str(tmp_path)!r}, SpectrogramConfig.model_validate({SMALL.model_dump()!r}))"
-        f".build(list(index_folder({str(synthetic_root)!r}).clips))"
+        f".build(list(read_folder({str(synthetic_root)!r}).clips))"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
@@ -60,7 +60,7 @@ def test_an_interrupted_build_resumes(tmp_path, synthetic_root):
 
 
 def test_threaded_build_equals_serial_and_skips_a_broken_clip_naming_it(tmp_path, synthetic_root, caplog):
-    clips = list(index_folder(synthetic_root).clips)[:6]
+    clips = list(read_folder(synthetic_root).clips)[:6]
     broken = tmp_path / "data" / "blues.00099.wav"
     broken.parent.mkdir()
     broken.write_bytes(b"RIFF not really a wave file")

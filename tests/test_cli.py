@@ -45,3 +45,18 @@ def test_classify_prints_a_table_and_reports_bad_files(packaged, tmp_path):
 def test_unknown_model_tag_says_what_to_do(packaged, tmp_path):
     done = run_module("serving", "--model", "nope:latest", "classify", "x.wav", cwd=tmp_path, env=packaged, check=False)
     assert done.returncode != 0 and "python -m training.package" in done.stderr
+
+
+def test_a_playlist_keeps_each_candidates_own_file_when_two_share_a_name(packaged, tmp_path):
+    generate(tmp_path / "songs", clips_per_genre=2, seed=321)
+    source = tmp_path / "songs" / "genres_original"
+    for folder, genre in (("a", "jazz"), ("b", "metal")):  # two different songs, both called song.wav
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "song.wav").write_bytes((source / genre / f"{genre}.00001.wav").read_bytes())
+    (tmp_path / "favourites.txt").write_text("songs/genres_original/jazz/jazz.00000.wav\n")
+    (tmp_path / "candidates.txt").write_text("a/song.wav\nb/song.wav\n")
+    run_module("serving", "recommend", "--favorites", str(tmp_path / "favourites.txt"), "--candidates",
+               str(tmp_path / "candidates.txt"), "--playlist", str(tmp_path / "out.m3u8"), cwd=tmp_path, env=packaged)
+    entries = (tmp_path / "out.m3u8").read_text().splitlines()[2::2]
+    assert sorted(entries) == [str(tmp_path / "a" / "song.wav"), str(tmp_path / "b" / "song.wav")]
+    assert entries[0] == str(tmp_path / "a" / "song.wav")  # the jazz one matches the jazz favourite

@@ -12,10 +12,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import run_module, run_training
-from model.predict import SongAnalyzer, WindowClassifier
+from library.indexer import analysis_settings, engine, index_library
+from library.store import Library
+from model.predict import GenrePredictor, WindowClassifier
 from serving.config import load_config
-from serving.library.index import analysis_settings, embedded, index_library
-from serving.library.store import Library
 from test_model import smoke_artifact
 
 NEEDS_RAY = "the Ray engine needs the cluster extra: pip install -e \".[dev,cluster]\" -c constraints.txt"
@@ -31,21 +31,18 @@ def local_ray():
 
 
 def test_the_ray_engine_stores_what_the_embedded_engine_stores(music, local_ray, tmp_path):
-    from serving.library.cluster import on_ray
-
     folder = tmp_path / "music"
     shutil.copytree(music, folder)
     (folder / "broken.mp3").write_bytes(b"ID3 this is not an mp3")
     config, artifact = load_config(), smoke_artifact()
     settings = config.library
-    classifier = WindowClassifier(artifact, config.backend, "fp32", config.network_batch)
-    analysis = analysis_settings("smoke:test", artifact, classifier, settings.max_windows)
-    engines = {"embedded": embedded(SongAnalyzer(artifact), classifier, settings),
-               "ray": on_ray(artifact, config.backend, "fp32", settings, config.network_batch, None)}
+    predictor = GenrePredictor(artifact, WindowClassifier(artifact, config.backend, "fp32", config.network_batch))
+    analysis = analysis_settings("smoke:test", predictor, settings.max_windows)
+    engines = {name: engine(name, predictor, settings, config.backend, config.network_batch) for name in ("embedded", "ray")}
     songs, lines = {}, {}
-    for name, engine in engines.items():
+    for name, analyse in engines.items():
         library = Library(tmp_path / name)
-        summary = index_library(folder, library, engine, artifact.labels, analysis, config.genre_weight, settings,
+        summary = index_library(folder, library, analyse, artifact.labels, analysis, config.genre_weight, settings,
                                 progress=False)
         lines[name] = summary.lines()
         songs[name] = {song.path: song for song in library.songs()}
@@ -77,7 +74,7 @@ def test_index_engine_ray_on_the_command_line(music, packaged, tmp_path):
     assert "analysed 0, unchanged 3, moved 0, removed 0, failed 0" in again.stdout
     assert "Ray" not in again.stderr  # nothing new: no cluster started
     wrong = run_module(*command, "--address", "auto", cwd=tmp_path, env=packaged, check=False)
-    assert wrong.returncode != 0 and "--address names a Ray cluster: give it with --engine ray" in wrong.stderr
+    assert wrong.returncode != 0 and "names a Ray cluster: give it with the ray engine (--engine ray)" in wrong.stderr
 
 
 def test_ddp_trains_the_smoke_experiment_on_two_cpu_processes(synthetic_root, tmp_path):

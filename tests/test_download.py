@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from data.folders import index_folder, label_folder
+from data.folders import read_folder, label_folder
 from data.synthetic import generate
 
 from conftest import REPO
@@ -133,7 +133,7 @@ def test_each_archive_layout_installs_where_the_loader_finds_it(tmp_path, clips,
     done = run_script(dest, [entry(server.url, payload)])
     server.close()
     assert done.returncode == 0, done.stderr
-    index = index_folder(dest)
+    index = read_folder(dest)
     assert len(index.clips) == 20 and not index.unreadable
     assert label_folder(dest) == dest / folder.split("/")[-1]
     assert {clip.path.suffix for clip in index.clips} == {suffix}
@@ -168,7 +168,7 @@ def test_a_mirror_failing_its_checksum_is_skipped_for_the_next(tmp_path, clips, 
     assert f"checksum mismatch for {bad.url}" in done.stderr
     assert marker(dest)["url"] == good.url
     assert marker(dest)["sha256"] == hashlib.sha256(other).hexdigest()
-    assert len(index_folder(dest).clips) == 20
+    assert len(read_folder(dest).clips) == 20
 
 
 def test_an_unreadable_clip_is_listed_and_counted(tmp_path, clips):
@@ -179,7 +179,7 @@ def test_an_unreadable_clip_is_listed_and_counted(tmp_path, clips):
     server.close()
     assert done.returncode == 0, done.stderr
     assert "unreadable: genres_original/jazz/jazz.00001.wav" in done.stderr
-    index = index_folder(dest)
+    index = read_folder(dest)
     assert len(index.clips) == 19
     assert [path.name for path, _ in index.unreadable] == ["jazz.00001.wav"]
 
@@ -224,7 +224,7 @@ def test_interrupted_download_resumes(tmp_path, archive):
     second = run_script(dest, [entry(server.url, archive)])
     assert second.returncode == 0, second.stderr
     assert server.ranges[-1] == f"bytes={kept}-"
-    assert len(index_folder(dest).clips) == 20
+    assert len(read_folder(dest).clips) == 20
     server.close()
 
 

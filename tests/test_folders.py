@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from data.folders import index_folder, make_split
+from data.folders import make_split, read_folder
 
 RATE = 22050
 
@@ -33,7 +33,7 @@ def own(tmp_path) -> Path:
 
 
 def test_labels_are_the_folder_names_and_clips_any_audio_file(own):
-    index = index_folder(own)
+    index = read_folder(own)
     assert index.labels == ("Rainy days", "dance", "zz-focus")  # sorted; a folder without audio is no label
     assert len(index.clips) == 12
     assert {c.path.suffix for c in index.clips} == {".wav", ".flac", ".ogg"}
@@ -44,7 +44,7 @@ def test_labels_are_the_folder_names_and_clips_any_audio_file(own):
 
 
 def test_random_split_of_own_labels_is_stratified_and_seeded(own):
-    index = index_folder(own)
+    index = read_folder(own)
     split = make_split(index, "random", 1, (0.5, 0.25, 0.25), None)
     assert {k: len(v) for k, v in split.items()} == {"train": 6, "valid": 3, "test": 3}
     assert all({c.label for c in part} == {0, 1, 2} for part in split.values())
@@ -52,7 +52,7 @@ def test_random_split_of_own_labels_is_stratified_and_seeded(own):
 
 
 def test_splits_given_as_lists(own, tmp_path):
-    index = index_folder(own)
+    index = read_folder(own)
     ids = [c.clip_id for c in index.clips]
     lists = {}
     for part, chosen in {"train": ids[:8], "valid": ids[8:10], "test": ids[10:]}.items():
@@ -74,4 +74,4 @@ def test_splits_given_as_lists(own, tmp_path):
 def test_a_folder_without_label_folders_says_what_it_expects(tmp_path):
     _tone(tmp_path / "loose.wav", 440.0)
     with pytest.raises(FileNotFoundError, match=r"one sub-folder per label"):
-        index_folder(tmp_path)
+        read_folder(tmp_path)

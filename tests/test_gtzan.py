@@ -4,8 +4,8 @@ import pytest
 import soundfile as sf
 
 from conftest import shared_path
-from data.folders import Clip, index_folder, make_split, random_split
-from data.gtzan import GENRES, filtered_split
+from data.folders import Clip, make_split, random_split, read_folder
+from data.gtzan import GENRES, SPLITS, filtered_split
 
 
 def _all_gtzan_ids() -> tuple[Clip, ...]:
@@ -41,7 +41,7 @@ def test_random_split_is_stratified_seeded_and_disjoint():
 
 
 def test_synthetic_layout_reads_back_with_labels(synthetic_root):
-    index = index_folder(synthetic_root)
+    index = read_folder(synthetic_root)
     assert len(index.clips) == 30 and not index.unreadable
     for clip in index.clips:
         assert clip.path.parent.name == clip.genre == clip.clip_id.split("/")[0]
@@ -50,32 +50,33 @@ def test_synthetic_layout_reads_back_with_labels(synthetic_root):
 
 
 def test_original_au_layout_and_unreadable_clips_are_reported(tmp_path, synthetic_root):
-    for clip in index_folder(synthetic_root).clips:
+    for clip in read_folder(synthetic_root).clips:
         target = tmp_path / "genres" / clip.genre / f"{clip.path.stem}.au"
         target.parent.mkdir(parents=True, exist_ok=True)
         data, rate = sf.read(clip.path)
         sf.write(target, data, rate, format="AU", subtype="PCM_16")
     (tmp_path / "genres" / "jazz" / "jazz.00054.au").write_bytes(b"garbage" * 10)
-    index = index_folder(tmp_path)
+    index = read_folder(tmp_path)
     assert len(index.clips) == 30
     assert [p.name for p, _ in index.unreadable] == ["jazz.00054.au"]
     assert all(c.path.suffix == ".au" for c in index.clips)
 
 
 def test_a_split_left_empty_says_what_to_do(synthetic_root):
-    index = index_folder(synthetic_root)
+    index = read_folder(synthetic_root)
     with pytest.raises(ValueError, match="data.split=random"):
-        make_split(type(index)(index.root, index.labels, index.clips[:1], ()), "filtered", 0, (0.8, 0.1, 0.1), None)
+        make_split(type(index)(index.root, index.labels, index.clips[:1], ()), "filtered", 0, (0.8, 0.1, 0.1), None,
+                   SPLITS)
 
 
 def test_missing_root_names_the_expected_layout(tmp_path):
-    with pytest.raises(FileNotFoundError, match="genres_original"):
-        index_folder(tmp_path)
+    with pytest.raises(FileNotFoundError, match="one sub-folder per label"):
+        read_folder(tmp_path)
 
 
 def test_real_gtzan_slice():
     root = shared_path("gtzan_mini")
-    index = index_folder(root)
+    index = read_folder(root)
     assert len(index.clips) == 50
     assert sorted({c.genre for c in index.clips}) == sorted(GENRES) and index.labels == GENRES
     assert any(c.path.suffix == ".au" for c in index.clips if c.clip_id == "jazz/jazz.00003.au")

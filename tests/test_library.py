@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from conftest import SHARED, bentoml_server, index, rows, run_module
@@ -90,11 +91,88 @@ def _count(library: Path) -> int:
 def test_similar_finds_the_songs_own_genre_first(music, packaged, indexed, tmp_path):
     song = music / "generated" / "genres_original" / "metal" / "metal.00000.wav"
     done = run_module("serving", "--library", str(indexed), "similar", str(song), "--top-k", "3", "--json",
-                      cwd=tmp_path, env=packaged)
+                      "--plots", str(tmp_path / "plots"), cwd=tmp_path, env=packaged)
     answer = json.loads(done.stdout)
     assert answer["recommendations"][0]["genre"] == "metal"
     assert all(r["file"] != "metal.00000.wav" for r in answer["recommendations"])  # not itself
+    assert "like metal.00000.wav" in answer["recommendations"][0]["reason"]  # one song: no "favourite genre"
     assert "answered from the library in" in done.stderr
+    assert (tmp_path / "plots" / "metal.00000.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_library_questions_load_no_torch_and_an_old_library_file_is_upgraded(tmp_path):
+    """A library.db written before schema versions (tests/data: two real songs indexed with the
+    old Keras model by the code of that time) is upgraded in place and answers; the question
+    imports no torch, BentoML or Lightning and needs no model in the store."""
+    library = tmp_path / "library"
+    library.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "library-before-versions.db", library / "library.db")
+    done = run_module("serving", "--library", str(library), "similar", "/tmp/fx/music/sad.ogg", "--json",
+                      python=("-X", "importtime"), cwd=tmp_path, env={"BENTOML_HOME": str(tmp_path / "empty-store")})
+    answer = json.loads(done.stdout)
+    assert [r["file"] for r in answer["recommendations"]] == ["elf-land.ogg"]
+    assert answer["favorites"][0]["file"] == "sad.ogg"
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "import time:" in line}
+    assert "library" in imported and "faiss" in imported
+    assert not {"torch", "torchaudio", "bentoml", "lightning", "mlflow"} & imported
+    with sqlite3.connect(library / "library.db") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert "analysis" not in {row[1] for row in db.execute("PRAGMA table_info(songs)")}
+
+
+def test_a_library_file_this_version_cannot_read_is_refused_with_the_rebuild_command(tmp_path):
+    from library.store import Library, LibraryError
+
+    newer, foreign, garbage = (tmp_path / name for name in ("newer", "foreign", "garbage"))
+    for folder in (newer, foreign, garbage):
+        folder.mkdir()
+    with sqlite3.connect(newer / "library.db") as db:
+        db.execute("PRAGMA user_version = 99")
+    with sqlite3.connect(foreign / "library.db") as db:
+        db.execute("CREATE TABLE photos (id INTEGER)")
+    (garbage / "library.db").write_bytes(b"not a database at all" * 100)
+    for folder, reason in ((newer, "written by a newer genre-recsys"), (foreign, "other tables than a library's"),
+                           (garbage, "is not a library file")):
+        before = (folder / "library.db").read_bytes()
+        with pytest.raises(LibraryError, match=reason) as refused:
+            Library(folder)
+        assert f"python -m serving --library {folder} index MUSIC_DIR" in str(refused.value)
+        assert (folder / "library.db").read_bytes() == before  # never misread, never changed
+    done = run_module("serving", "--library", str(newer), "similar", "x.ogg", cwd=tmp_path, env={}, check=False)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: ") and "newer genre-recsys" in done.stderr
+
+
+def test_a_library_answers_only_with_the_model_that_analysed_it(music, packaged, indexed, other_model, tmp_path):
+    song = music / "generated" / "genres_original" / "metal" / "metal.00000.wav"
+    (tmp_path / "favourites.txt").write_text(f"{song}\n")
+    analysed_with = rows(indexed, "SELECT value FROM meta WHERE key = 'analysis'")[0][0]
+    analysed_with = json.loads(analysed_with)["model"]
+    for question in (("similar", str(song)), ("recommend", "--favorites", str(tmp_path / "favourites.txt"))):
+        done = run_module("serving", "--library", str(indexed), "--model", other_model, *question, "--json",
+                          cwd=tmp_path, env=packaged, check=False)
+        assert done.returncode != 0 and done.stdout == "", done.stdout  # a refusal, no answer
+        assert f"analysed with {analysed_with}, not {other_model}" in done.stderr
+        assert f"python -m serving --library {indexed} --model {other_model} index {music}" in done.stderr
+    # its own model, named by version or by "latest", answers
+    for tag in (analysed_with, "genre-crnn:latest"):
+        done = run_module("serving", "--library", str(indexed), "--model", tag, "similar", str(song), "--json",
+                          cwd=tmp_path, env=packaged)
+        assert json.loads(done.stdout)["recommendations"]
+    ids = dict((Path(p).name, i) for i, p in rows(indexed, "SELECT id, path FROM songs"))
+    env = {**packaged, "GENRE_MODEL_TAG": other_model}
+    with bentoml_server(env, tmp_path, f"library:\n  path: {indexed}\n") as client:
+        status = client.get("/library/").json()
+        assert status["answering"] is False and status["songs"] == 0
+        assert f"analysed with {analysed_with}, not {other_model}" in status["problem"]
+        for route, form in (("/similar", {"song_id": ids["metal.00000.wav"]}),
+                            ("/recommend", {"favorite_ids": [ids["metal.00000.wav"]]})):
+            refused = client.post(route, data=form)
+            assert refused.status_code == 409, refused.text
+            assert "index" in refused.json()["error"] and other_model in refused.json()["error"]
+        assert client.get("/library/songs").json() == {"total": 0, "songs": []}
+        classified = client.post("/classify", files={"audio": (song.name, song.read_bytes())})
+        assert classified.status_code == 200  # what needs no library is answered as always
 
 
 def test_recommend_without_candidates_ranks_the_library_and_writes_a_playlist(music, packaged, indexed, tmp_path):
@@ -124,6 +202,7 @@ def test_the_service_answers_from_the_library(music, packaged, indexed, tmp_path
         status = client.get("/library/")
         assert status.status_code == 200, status.text
         assert status.json()["songs"] == len(ids) and status.json()["model"].startswith("genre-crnn:")
+        assert status.json()["answering"] is True and status.json().get("problem") is None
         answer = client.post("/recommend", data={"favorite_ids": [ids["blues.00000.wav"]], "top_k": 3})
         assert answer.status_code == 200, answer.text
         body = answer.json()

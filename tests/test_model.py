@@ -16,7 +16,7 @@ from data.gtzan import GENRES
 from data.synthetic import generate
 from model.artifact import ModelArtifact
 from model.networks import build_network
-from model.predict import PreparedSong, SongAnalyzer, song_means, window_probabilities
+from model.predict import PreparedSong, SongAnalyzer, WindowOutputs, song_means, window_probabilities
 from training.config import compose_config
 from training.module import GenreClassifier
 
@@ -85,10 +85,14 @@ def test_a_song_is_the_mean_of_its_windows():
     values = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.2, 0.8]])
     assert torch.allclose(song_means(values, torch.tensor([0, 0, 1]), 2), torch.tensor([[0.5, 0.5], [0.2, 0.8]]))
     analyzer = SongAnalyzer(smoke_artifact())
-    outputs = np.random.default_rng(0).random((4, len(GENRES) + 3)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    outputs = WindowOutputs(rng.random((4, len(GENRES))).astype(np.float32), rng.random((4, 3)).astype(np.float32))
     song = analyzer.summarize("x.wav", _prepared(4), outputs)
-    assert np.allclose(song.probabilities, outputs[:, : len(GENRES)].mean(axis=0))
-    assert np.allclose(song.embedding, outputs[:, len(GENRES) :].mean(axis=0))
+    assert np.allclose(song.probabilities, outputs.probabilities.mean(axis=0))
+    assert np.allclose(song.embedding, outputs.embeddings.mean(axis=0))
+    # the service's transport: one structured array, the same numbers back
+    again = WindowOutputs.from_records(outputs.records())
+    assert all(np.array_equal(a, b) for a, b in zip(again, outputs))
     assert [w.start for w in song.windows] == [0.0, 1.5, 3.0, 4.5] and song.windows[-1].end == 6.0
 
 

@@ -75,7 +75,7 @@ def test_bentoml_build_makes_a_bento_with_the_model(packaged, tmp_path):
     assert bentos and "genre-crnn:" in bentos[0].read_text()
     assert (bentos[0].parent / "src" / "conf" / "serving.yaml").is_file()
     shipped = bentos[0].parent / "src" / "src" / "serving"
-    assert (shipped / "library" / "store.py").is_file()  # the service imports the library package
+    assert (shipped.parent / "library" / "store.py").is_file()  # the service imports the library layer
     assert sorted(p.name for p in (shipped / "web").iterdir()) == ["app.js", "index.html", "style.css"]  # the page
     # the bento installs the tested pins: the same torch/torchaudio pair as constraints.txt, no extras
     requirements = (bentos[0].parent / "env" / "python" / "requirements.txt").read_text().splitlines()

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from serving.recommend import NoFavouritesError, favourite_genre, rank_candidates, taste_profile
+from library.ranking import NoFavouritesError, favourite_genre, rank_candidates, taste_profile
 
 
 def onehot(*genres, n=10, share=0.9):
@@ -66,7 +66,7 @@ def test_genre_outweighs_sound_by_default_and_top_k_cuts():
 
 
 def test_the_inner_product_of_song_vectors_is_the_recommend_score():
-    from serving.recommend import score_of, song_vectors, taste_vector
+    from library.ranking import score_of, song_vectors, taste_vector
 
     rng = np.random.default_rng(3)
     fav_p, cand_p = rng.dirichlet(np.ones(10), 4), rng.dirichlet(np.ones(10), 30)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from data.gtzan import GENRES
-from model.predict import SongPrediction, WindowPrediction
-from serving.recommend import NoFavouritesError
+from library.ranking import NoFavouritesError, rank
+from model.song import SongPrediction, WindowPrediction
 from serving.responses import FileError, RecommendResponse, classification, recommendation
 
 
@@ -22,7 +22,7 @@ def test_recommend_answers_every_field_readme_shows():
     favourites = [song("a.wav", "jazz"), song("b.wav", "jazz", 0.6), song("c.wav", "rock")]
     candidates = [song("x.wav", "rock"), song("y.wav", "jazz", 0.9), song("z.wav", "metal", embedding=(0.0, 1.0))]
     errors = [FileError(file="bad.mp3", error="bad.mp3: truncated", status=400)]
-    answer = recommendation(list(GENRES), favourites, candidates, errors, top_k=2, genre_weight=0.7)
+    answer = recommendation(rank(favourites, candidates, top_k=2, genre_weight=0.7), errors)
     assert isinstance(answer, RecommendResponse)
     assert answer.favorite_genre == "jazz"
     assert sum(answer.taste_profile.values()) == pytest.approx(1.0, abs=1e-5)
@@ -39,7 +39,7 @@ def test_recommend_answers_every_field_readme_shows():
 
 def test_no_readable_favourite_is_an_error_not_an_empty_answer():
     with pytest.raises(NoFavouritesError):
-        recommendation(list(GENRES), [], [song("x.wav", "rock")], [], top_k=3, genre_weight=0.7)
+        rank([], [song("x.wav", "rock")], top_k=3, genre_weight=0.7)
 
 
 def test_classify_answers_the_song_and_its_windows():

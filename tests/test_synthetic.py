@@ -7,7 +7,7 @@ import torch
 
 from training.config import feature_settings
 from data.features import LogMel
-from data.folders import index_folder
+from data.folders import read_folder
 from data.gtzan import GENRES
 from data.synthetic import SAMPLE_RATE, render_clip
 
@@ -24,7 +24,7 @@ def test_cli_writes_a_gtzan_shaped_set(tmp_path):
     assert {w.name for w in wavs} == {f"{g}.{n:05d}.wav" for g in GENRES for n in range(3)}
     info = sf.info(str(wavs[0]))
     assert (info.samplerate, info.channels, info.frames) == (22050, 1, 30 * 22050)
-    index = index_folder(out)
+    index = read_folder(out)
     assert [c.genre for c in index.clips] == [g for g in GENRES for _ in range(3)]
 
 

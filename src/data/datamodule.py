@@ -22,7 +22,8 @@ from torch.utils.data import DataLoader, Dataset
 from data.cache import FeatureCache
 from data.audio import load_audio
 from data.features import LogMel, SpectrogramConfig
-from data.folders import Clip, FolderIndex, index_folder, make_split
+from data.folders import Clip, LabelledFolder, make_split, read_folder
+from data.gtzan import SPLITS as GTZAN_SPLITS
 from data.synthetic import generate
 from data.windows import WindowConfig, clip_windows, random_window, song_windows
 
@@ -114,31 +115,32 @@ class FolderDataModule(L.LightningDataModule):
         self.save_hyperparameters(logger=False)
         self.test_split = "test"  # the split test_dataloader serves; evaluate may point it elsewhere
         self.clips: dict[str, list[Clip]] = {}
-        self._index: FolderIndex | None = None
+        self._folder: LabelledFolder | None = None
         self._split: dict[str, list[Clip]] | None = None
         self._logmels: dict[str, list[torch.Tensor]] = {}
 
     def prepare_data(self) -> None:
         self._split_and_cache()
 
-    def index(self) -> FolderIndex:
+    def folder(self) -> LabelledFolder:
         """The data set's labels and clips (generated first where `synthetic` says so). Listed
-        once: indexing probes every file, and a run asks for labels, splits and its records."""
-        if self._index is None:
+        once: listing probes every file, and a run asks for labels, splits and its records."""
+        if self._folder is None:
             if self.synthetic:
                 generate(self.root, **self.synthetic)
-            self._index = index_folder(self.root)
-        return self._index
+            self._folder = read_folder(self.root)
+        return self._folder
 
     @property
     def labels(self) -> list[str]:
         """The data set's labels (its folder names, sorted): the network's outputs, in order."""
-        return list(self.index().labels)
+        return list(self.folder().labels)
 
     def split_clips(self) -> dict[str, list[Clip]]:
         """The clips of each split, as listed (before the cache drops undecodable ones)."""
         if self._split is None:
-            self._split = make_split(self.index(), self.split_name, self.split_seed, self.split_fractions, self.split_lists)
+            self._split = make_split(self.folder(), self.split_name, self.split_seed, self.split_fractions, self.split_lists,
+                                     GTZAN_SPLITS)
         return self._split
 
     def _split_and_cache(self) -> dict[str, list[Clip]]:

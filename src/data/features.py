@@ -12,21 +12,13 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from data import require_torchaudio
+from data.schema import Schema
 
 require_torchaudio()
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torchaudio import transforms as T  # noqa: E402
-
-
-class Schema(BaseModel):
-    """A settings block read from YAML: every key required, unknown keys and values refused,
-    the error naming the key and the allowed values."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SpectrogramConfig(Schema):

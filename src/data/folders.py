@@ -2,28 +2,26 @@
 
     DATA/<label>/<any name>.<wav|au|flac|ogg|opus|mp3|m4a|...>
 
-The labels are the sub-folder names, sorted (GTZAN's ten genres come out in their usual
-order). GTZAN's own layouts are this with one more level: `DATA/genres/<genre>/` (the original
-archive) or `DATA/genres_original/<genre>/` (re-uploads), found by themselves. Unreadable
-files are reported and left out instead of failing (the broken `jazz.00054` of common GTZAN
-copies). Splits: "random" (stratified, seeded), "lists" (files naming the clips of each part) or,
-for GTZAN, "filtered" (its fault-filtered artist-conditional split).
+The labels are the sub-folder names, sorted. Archives that wrap the label folders in one more
+folder (`DATA/<any>/<label>/`, as GTZAN's `genres/` and `genres_original/`) are found by
+themselves. Unreadable files are reported and left out instead of failing. Splits: "random"
+(stratified, seeded), "lists" (files naming the clips of each part), or one a data set brings
+(`make_split`'s `named`, such as GTZAN's "filtered", `data.gtzan`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from data.gtzan import LAYOUT_FOLDERS, filtered_split
 from data.probe import AUDIO_SUFFIXES, FFMPEG_ONLY_SUFFIXES, AudioDecodeError, UnknownFormat, probe_audio
 
 SPLIT_NAMES = ("train", "valid", "test")
-SPLITS = ("filtered", "random", "lists")
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +35,7 @@ class Clip:
 
 
 @dataclass(frozen=True)
-class FolderIndex:
+class LabelledFolder:
     root: Path
     labels: tuple[str, ...]
     clips: tuple[Clip, ...]
@@ -48,22 +46,27 @@ def _audio_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
 
 
+def _holds_labels(folder: Path) -> bool:
+    return folder.is_dir() and any(_audio_files(sub) for sub in folder.iterdir() if sub.is_dir())
+
+
 def label_folder(root: str | Path) -> Path:
-    """The folder whose sub-folders are the labels: ROOT/genres, ROOT/genres_original or ROOT."""
+    """The folder whose sub-folders are the labels: ROOT, or the one folder under ROOT whose
+    sub-folders hold audio files (an archive's wrapping folder, such as GTZAN's genres/)."""
     root = Path(root)
-    for name in LAYOUT_FOLDERS:
-        if (root / name).is_dir():
-            return root / name
-    if root.is_dir() and any(_audio_files(sub) for sub in root.iterdir() if sub.is_dir()):
+    if _holds_labels(root):
         return root
+    wrapped = [sub for sub in sorted(root.iterdir()) if _holds_labels(sub)] if root.is_dir() else []
+    if len(wrapped) == 1:
+        return wrapped[0]
     raise FileNotFoundError(
         f"no data set under {root}: expected one sub-folder per label holding audio files "
-        f"({root}/<label>/<file>), or GTZAN's {root}/genres/<genre>/ or {root}/genres_original/<genre>/ "
-        f"(scripts/download_gtzan.sh {root} fetches GTZAN)"
+        f"({root}/<label>/<file>), or one folder holding those ({root}/<folder>/<label>/<file>)"
+        + (f"; found several: {', '.join(sub.name for sub in wrapped)}" if wrapped else "")
     )
 
 
-def index_folder(root: str | Path) -> FolderIndex:
+def read_folder(root: str | Path) -> LabelledFolder:
     """Every audio file under the label folders of `root`, sorted by id; unreadable ones are
     logged and left out. A label folder without audio files is no label."""
     folder = label_folder(root)
@@ -80,7 +83,7 @@ def index_folder(root: str | Path) -> FolderIndex:
             clips.append(Clip(f"{name}/{path.name}", path, label, name))
     if not clips:
         raise FileNotFoundError(f"no readable audio files in the label folders of {folder}")
-    return FolderIndex(Path(root), labels, tuple(clips), tuple(unreadable))
+    return LabelledFolder(Path(root), labels, tuple(clips), tuple(unreadable))
 
 
 def _unreadable_reason(path: Path) -> str | None:
@@ -147,22 +150,24 @@ def listed_split(clips: tuple[Clip, ...], lists: dict[str, str]) -> dict[str, li
 
 
 def make_split(
-    index: FolderIndex, name: str, seed: int, fractions: tuple[float, float, float], lists: dict[str, str] | None,
+    folder: LabelledFolder, name: str, seed: int, fractions: tuple[float, float, float], lists: dict[str, str] | None,
+    named: Mapping[str, Callable[[tuple[Clip, ...]], dict[str, list[Clip]]]] | None = None,
 ) -> dict[str, list[Clip]]:
-    """Split by name: "filtered" (the honest GTZAN benchmark), "random" (seeded, stratified) or
-    "lists" (`lists` maps train/valid/test to files of clip ids)."""
-    if name == "filtered":
-        split = filtered_split(index.clips)
-    elif name == "random":
-        split = random_split(index.clips, fractions, seed)
+    """Split by name: "random" (seeded, stratified), "lists" (`lists` maps train/valid/test to
+    files of clip ids), or one of `named`, the splits a data set brings (GTZAN's "filtered")."""
+    named = dict(named or {})
+    if name == "random":
+        split = random_split(folder.clips, fractions, seed)
     elif name == "lists":
-        split = listed_split(index.clips, lists or {})
+        split = listed_split(folder.clips, lists or {})
+    elif name in named:
+        split = named[name](folder.clips)
     else:
-        raise ValueError(f"unknown split {name!r}: use one of {', '.join(SPLITS)}")
+        raise ValueError(f"unknown split {name!r}: use one of {', '.join([*named, 'random', 'lists'])}")
     empty = [part for part, clips in split.items() if not clips]
     if empty:
         raise ValueError(
-            f"split {name!r} leaves {empty} empty for the clips under {index.root}; "
+            f"split {name!r} leaves {empty} empty for the clips under {folder.root}; "
             "a partial, generated or own data set needs data.split=random or data.split=lists"
         )
     return split

@@ -1,22 +1,20 @@
-"""GTZAN's facts: its ten genres, its folder layouts and its fault-filtered split.
+"""GTZAN's facts: its ten genres and its fault-filtered split.
 
 GTZAN is one case of a data set folder (`data.folders`): `genres/<g>/<g>.000NN.au` in the
-original archive, `genres_original/<g>/<g>.000NN.wav` in re-uploads.
+original archive, `genres_original/<g>/<g>.000NN.wav` in re-uploads, both found as folders
+wrapping the label folders.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from data.folders import Clip
+from data.folders import Clip
 
 GENRES: tuple[str, ...] = (
     "blues", "classical", "country", "disco", "hiphop",
     "jazz", "metal", "pop", "reggae", "rock",
 )  # fmt: skip
-LAYOUT_FOLDERS = ("genres", "genres_original")
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +39,7 @@ def filtered_split(clips: tuple[Clip, ...]) -> dict[str, list[Clip]]:
             log.warning("filtered split %r: %d of %d listed clips are missing or unreadable",
                         name, missing, len(ids))
     return split
+
+
+# The splits GTZAN brings beside a folder's own (data.folders.make_split's `named`).
+SPLITS = {"filtered": filtered_split}

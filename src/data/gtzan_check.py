@@ -2,7 +2,7 @@
 
 scripts/download_gtzan.sh runs this on the extracted archive. Counting files with `find`, or
 probing them with another decoder, could pass clips that the loader then skips or fail ones it
-reads; `data.folders.index_folder` is what training sees, so it decides here too.
+reads; `data.folders.read_folder` is what training sees, so it decides here too.
 
     python -m data.gtzan_check ROOT [--expected-clips N]
 
@@ -19,7 +19,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from data.folders import index_folder, label_folder
+from data.folders import label_folder, read_folder
 from data.gtzan import GENRES
 
 
@@ -29,11 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--expected-clips", type=int, default=1000, help="clips a complete copy has (1000)")
     args = parser.parse_args(argv)
 
-    # index_folder also logs each unreadable clip; they are listed below, once.
+    # read_folder also logs each unreadable clip; they are listed below, once.
     logging.getLogger("data.folders").setLevel(logging.ERROR)
     try:
         folder = label_folder(args.root)
-        index = index_folder(args.root)
+        index = read_folder(args.root)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from data.audio import AudioFile, check_length, check_sound
-from data.features import LogMel, Schema, SpectrogramConfig
+from data.features import LogMel, SpectrogramConfig
+from data.schema import Schema
 
 
 class WindowConfig(Schema):

@@ -11,7 +11,7 @@ and the model keeps its result (clips, agreement, both accuracies) in its metada
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,11 +21,10 @@ from data.audio import AudioDecodeError
 from data.folders import Clip
 from model.artifact import ModelArtifact
 from model.predict import SongAnalyzer, WindowClassifier
-from model.runtime import Backend, Precision
+from model.choices import Backend, Precision, PrecisionSetting
 
 log = logging.getLogger(__name__)
 
-PrecisionSetting = Literal["auto", "fp32", "bf16"]
 CHECK_KEY = "bf16_check"
 
 

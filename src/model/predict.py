@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -19,7 +20,9 @@ from data.audio import open_song
 from data.features import LogMel
 from data.windows import read_windows
 from model.artifact import ModelArtifact, Output
-from model.runtime import Backend, InferenceNetwork, Precision
+from model.choices import Backend, Precision
+from model.runtime import InferenceNetwork
+from model.song import SongPrediction, WindowPrediction, genre_shares
 
 
 def window_probabilities(logits: torch.Tensor, output: Output) -> torch.Tensor:
@@ -39,11 +42,6 @@ def song_means(window_values: torch.Tensor, song_index: torch.Tensor, n_songs: i
     return sums / counts.to(sums.dtype)
 
 
-def genre_shares(labels: list[str], values: np.ndarray) -> dict[str, float]:
-    """{genre: share} rounded for JSON: one distribution as clients see it."""
-    return {label: round(float(v), 6) for label, v in zip(labels, values)}
-
-
 @dataclass
 class PreparedSong:
     windows: np.ndarray  # (n, 1, n_mels, frames) float32
@@ -51,29 +49,23 @@ class PreparedSong:
     duration: float  # seconds of audio
 
 
-@dataclass
-class WindowPrediction:
-    start: float
-    end: float
-    probabilities: dict[str, float]
+class WindowOutputs(NamedTuple):
+    """What the network gives for a stack of windows, one row per window."""
 
+    probabilities: np.ndarray  # (n, labels)
+    embeddings: np.ndarray  # (n, embedding size)
 
-@dataclass
-class SongPrediction:
-    name: str
-    labels: list[str]
-    probabilities: np.ndarray  # (genres,), sums to 1
-    embedding: np.ndarray  # (embedding size,), mean over windows
-    windows: list[WindowPrediction]
-    duration: float
-    song_id: int | None = None  # the library's id, for a song answered from the library
+    def records(self) -> np.ndarray:
+        """One structured array with a field each, for a transport that carries one array (the
+        service's batched network call)."""
+        records = np.empty(len(self.probabilities), dtype=[("probabilities", np.float32, self.probabilities.shape[1:]),
+                                                           ("embeddings", np.float32, self.embeddings.shape[1:])])
+        records["probabilities"], records["embeddings"] = self.probabilities, self.embeddings
+        return records
 
-    @property
-    def genre(self) -> str:
-        return self.labels[int(np.argmax(self.probabilities))]
-
-    def distribution(self) -> dict[str, float]:
-        return genre_shares(self.labels, self.probabilities)
+    @classmethod
+    def from_records(cls, records: np.ndarray) -> WindowOutputs:
+        return cls(np.array(records["probabilities"]), np.array(records["embeddings"]))
 
 
 class SongAnalyzer:
@@ -91,19 +83,18 @@ class SongAnalyzer:
             windows, starts, seconds = read_windows(song, self.window_config, self.logmel, max_windows)
         return PreparedSong(windows.numpy(), starts, seconds)
 
-    def song_answer(self, outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def song_answer(self, outputs: WindowOutputs) -> tuple[np.ndarray, np.ndarray]:
         """A song's distribution and embedding: the means of its windows' outputs."""
+        one_song = torch.zeros(len(outputs.probabilities), dtype=torch.long)
         # torch.tensor copies: the outputs the service receives are read-only
-        mean = song_means(torch.tensor(outputs), torch.zeros(len(outputs), dtype=torch.long), 1)[0].numpy()
-        return mean[: len(self.labels)], mean[len(self.labels) :]
+        return tuple(song_means(torch.tensor(rows), one_song, 1)[0].numpy() for rows in outputs)
 
-    def summarize(self, name: str, song: PreparedSong, outputs: np.ndarray) -> SongPrediction:
+    def summarize(self, name: str, song: PreparedSong, outputs: WindowOutputs) -> SongPrediction:
         """The song's answer (`song_answer`) with each window's distribution."""
-        probs = outputs[:, : len(self.labels)]
         windows = [
             WindowPrediction(round(start, 3), round(min(start + self.window_config.seconds, song.duration), 3),
                              genre_shares(self.labels, row))
-            for start, row in zip(song.starts, probs)
+            for start, row in zip(song.starts, outputs.probabilities)
         ]
         return SongPrediction(name, self.labels, *self.song_answer(outputs), windows, song.duration)
 
@@ -125,23 +116,35 @@ class WindowClassifier:
         self.device = torch.device(device)
 
     @torch.inference_mode()
-    def forward(self, windows: np.ndarray) -> np.ndarray:
-        """(n, 1, n_mels, frames) -> (n, genres + embedding size): probabilities, then embeddings."""
-        outputs = []
+    def forward(self, windows: np.ndarray) -> WindowOutputs:
+        """(n, 1, n_mels, frames) -> each window's probabilities and embedding."""
+        probabilities, embeddings = [], []
         for batch in torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).split(self.batch_size):
             logits, embedding = self.network(batch.to(self.device))
-            outputs.append(torch.cat([window_probabilities(logits, self.output), embedding], dim=1))
-        return torch.cat(outputs).cpu().numpy()
+            probabilities.append(window_probabilities(logits, self.output))
+            embeddings.append(embedding)
+        return WindowOutputs(torch.cat(probabilities).cpu().numpy(), torch.cat(embeddings).cpu().numpy())
 
 
 class GenrePredictor:
-    """Both ends and the network in one process: what the CLI and the checks use."""
+    """Both ends and the network in one process: the CLI, the library's engines and the checks."""
 
     def __init__(self, artifact: ModelArtifact, classifier: WindowClassifier):
+        self.artifact = artifact
         self.analyzer = SongAnalyzer(artifact)
         self.classifier = classifier
         self.labels = artifact.labels
 
     def predict(self, path: str | Path, name: str | None = None, max_seconds: float | None = None) -> SongPrediction:
         song = self.analyzer.prepare(path, max_seconds)
-        return self.analyzer.summarize(name or Path(path).name, song, self.classifier.forward(song.windows))
+        answer = self.analyzer.summarize(name or Path(path).name, song, self.classifier.forward(song.windows))
+        answer.path = str(Path(path).resolve())
+        return answer
+
+    def song_answers(self, songs: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each song's (distribution, embedding) from its windows, all songs' windows through
+        the network together."""
+        outputs = self.classifier.forward(np.concatenate(songs))
+        ends = np.cumsum([len(windows) for windows in songs])
+        return [self.analyzer.song_answer(WindowOutputs(*(rows[end - len(windows):end] for rows in outputs)))
+                for windows, end in zip(songs, ends)]

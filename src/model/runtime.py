@@ -16,13 +16,11 @@ probabilities within about 1e-3).
 from __future__ import annotations
 
 import copy
-from typing import Literal
 
 import torch
 from torch import nn
 
-Backend = Literal["eager", "fused", "compiled"]
-Precision = Literal["fp32", "bf16"]
+from model.choices import Backend, Precision
 
 
 def fold_batch_norm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:

@@ -1,5 +1,2 @@
-"""Serving: the BentoML service, recommendation and the command line."""
-
-from data import require_torchaudio
-
-require_torchaudio()  # first: one clear message if torchaudio cannot load
+"""Serving: the BentoML service, the command line and the web page, on top of the library and
+the model. Modules load torch only where they analyse audio, so library questions start fast."""

@@ -10,34 +10,37 @@
 List files hold one audio path per line, relative to the list file's folder; blank lines and
 `#` comments are skipped. Unreadable songs are reported and skipped; the rest still get answers.
 Without --candidates, `recommend` ranks the whole library; favourites and `similar`'s song that
-are in the library are taken from it, others analysed on the fly. `--model TAG` and
-`--library DIR` (before the command) override conf/serving.yaml.
+are in the library are taken from it (no network is loaded for them), others analysed on the
+fly. A library answers only with the model that analysed it, which is also the default model
+of every command once a library exists; `--model TAG` and `--library DIR` (before or after the
+command) override conf/serving.yaml.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import sys
 import time
 from pathlib import Path
 
-import bentoml
 from rich.console import Console
 from rich.table import Table
 from tqdm.auto import tqdm
 
-from data.audio import AudioDecodeError
-from model.artifact import ModelArtifact
-from model.precision import load_classifier
-from model.predict import GenrePredictor, SongPrediction
+from data.probe import AudioDecodeError
+from library.queries import LibraryQueries, ModelMismatch, SongNotFound
+from library.ranking import NoFavouritesError, Ranking, rank
+from library.store import Library, LibraryError
+from model.song import SongPrediction
 from serving.config import ServingConfig, load_config
-from serving.library.index import analysis_settings, embedded, index_library
-from serving.library.query import LibraryIndex, as_prediction, write_playlist
-from serving.library.store import Library
-from serving.plots import genre_bars
-from serving.recommend import NoFavouritesError
-from serving.responses import ClassifyResponse, FileError, RecommendResponse, classification, recommendation
+from serving.playlists import write_playlist
+from serving.responses import ClassifyResponse, FileError, classification, recommendation
+from serving.songs import SongAnswers
+
+# Commands whose answers come from the library's stored vectors.
+ASKS_LIBRARY = ("similar", "recommend")
 
 
 def read_list(path: Path) -> list[Path]:
@@ -52,51 +55,73 @@ def read_list(path: Path) -> list[Path]:
     return entries
 
 
-class Songs:
-    """Where songs' analyses come from: the library when it holds the file, else the model (loaded
-    on first use, so questions the library answers alone start no network)."""
+class PackagedModel:
+    """A model of the BentoML store, loaded on first use: BentoML and torch are imported only by
+    commands that analyse audio."""
 
-    def __init__(self, config: ServingConfig, model_tag: str, library: Library | None):
-        self.config, self.model_tag, self.library = config, model_tag, library
+    def __init__(self, tag: str, config: ServingConfig):
+        self.requested, self.config = tag, config
 
     @functools.cached_property
-    def model(self) -> tuple[bentoml.Model, ModelArtifact]:
+    def stored(self):
+        import bentoml
+
         try:
-            stored = bentoml.models.get(self.model_tag)
+            return bentoml.models.get(self.requested)
         except bentoml.exceptions.NotFound:
-            sys.exit(f"no model {self.model_tag!r} in the BentoML store: run `python -m training.package` first")
-        return stored, ModelArtifact.load(stored.path)
+            sys.exit(f"error: no model {self.requested!r} in the BentoML store: run `python -m training.package` "
+                     "(or `python -m training.import_keras`) first")
+
+    @property
+    def tag(self) -> str:
+        return str(self.stored.tag)
 
     @functools.cached_property
-    def predictor(self) -> GenrePredictor:
-        stored, artifact = self.model
+    def predictor(self):
+        from model.artifact import ModelArtifact
+        from model.precision import load_classifier
+        from model.predict import GenrePredictor
+
+        artifact = ModelArtifact.load(self.stored.path)
         classifier, how = load_classifier(artifact, self.config.backend, self.config.precision, self.config.network_batch)
-        print(f"{stored.tag}: {how}", file=sys.stderr)
+        print(f"{self.tag}: {how}", file=sys.stderr)
         return GenrePredictor(artifact, classifier)
 
-    @functools.cached_property
-    def labels(self) -> list[str]:
-        labels = self.library.meta("labels") if self.library else None
-        return labels or self.model[1].labels
+    async def analyse(self, path: Path) -> SongPrediction:
+        return self.predictor.predict(path, max_seconds=self.config.max_duration_seconds)
 
-    def predict_all(self, paths: list[Path], what: str) -> tuple[list[SongPrediction], list[FileError]]:
-        """Every file's prediction (from the library where it holds the file); (predictions, errors)."""
-        songs, errors = [], []
-        for path in tqdm(paths, desc=what, unit="song", disable=len(paths) < 3, file=sys.stderr):
-            stored = self.library.song_at(path.resolve()) if self.library else None
-            if stored is not None:
-                songs.append(as_prediction(stored, self.labels))
-                continue
-            try:
-                songs.append(self.predictor.predict(path, max_seconds=self.config.max_duration_seconds))
-            except AudioDecodeError as exc:
-                errors.append(FileError(file=str(path), error=str(exc)))
-                print(f"skipping {path}: {exc.reason}", file=sys.stderr)
-        return songs, errors
+
+def answer_files(answers: SongAnswers, paths: list[Path], what: str) -> tuple[list[SongPrediction], list[FileError]]:
+    """Every file's answer (library first); (answers, errors), each error reported on stderr."""
+    bar = tqdm(total=len(paths), desc=what, unit="song", disable=len(paths) < 3, file=sys.stderr)
+    analyse = answers.analyse
+
+    async def counted(path: Path) -> SongPrediction:
+        try:
+            return await analyse(path)
+        finally:
+            bar.update()
+
+    answers.analyse = counted
+    try:
+        results = asyncio.run(answers.answer_each(paths))
+    finally:
+        answers.analyse = analyse
+        bar.close()
+    found, errors = [], []
+    for path, result in zip(paths, results):
+        if isinstance(result, AudioDecodeError):
+            errors.append(FileError(file=str(path), error=str(result)))
+            print(f"skipping {path}: {result.reason}", file=sys.stderr)
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            found.append(result)
+    return found, errors
 
 
 def distribution_table(songs: list[SongPrediction], title: str) -> Table:
-    """Each song's top genre and its three largest shares (--json gives all ten)."""
+    """Each song's top genre and its three largest shares (--json gives all of them)."""
     table = Table(title=title)
     for column in ("song", "genre", "largest shares", "seconds"):
         table.add_column(column)
@@ -107,119 +132,123 @@ def distribution_table(songs: list[SongPrediction], title: str) -> Table:
     return table
 
 
-def classify(args: argparse.Namespace, songs: Songs) -> int:
-    found, errors = songs.predict_all(args.files, "classifying")
-    write_plots(found, args.plots)
-    if args.json:
-        print(ClassifyResponse(songs=[classification(s) for s in found], errors=errors).model_dump_json(indent=2, exclude_none=True))
-    elif found:
-        Console().print(distribution_table(found, "Genre distribution per song"))
-    return 1 if errors and not found else 0
+class Command:
+    """One command's arguments, settings, model and library."""
 
+    def __init__(self, args: argparse.Namespace, config: ServingConfig, model: PackagedModel, library: Library | None):
+        self.args, self.config, self.model, self.library = args, config, model, library
 
-def recommend(args: argparse.Namespace, songs: Songs) -> int:
-    favourites, errors = songs.predict_all(read_list(args.favorites), "favourites")
-    try:
-        if args.candidates is None:
-            result = ask_library(args, songs, favourites, errors)
-            candidates, files = [], {}
-        else:
-            paths = read_list(args.candidates)
-            candidates, more = songs.predict_all(paths, "candidates")
-            result = recommendation(songs.labels, favourites, candidates, errors + more, args.top_k, songs.config.genre_weight)
-            where = {path.name: str(path) for path in paths}
-            files = {song.name: (where[song.name], song.duration) for song in candidates}
-    except NoFavouritesError as exc:
-        sys.exit(f"error: {exc}")
-    write_plots(favourites + candidates, args.plots)
-    return answer(args, songs, result, favourites, "Your favourites", files)
+    @functools.cached_property
+    def answers(self) -> SongAnswers:
+        return SongAnswers(self.queries if self.library is not None and self.library.count() else None,
+                           self.model.analyse)
 
+    @functools.cached_property
+    def queries(self) -> LibraryQueries:
+        return LibraryQueries(self.library, self.config.genre_weight, self.config.library, self.model_tag)
 
-def similar(args: argparse.Namespace, songs: Songs) -> int:
-    found, errors = songs.predict_all([args.song], "analysing")
-    if not found:
-        sys.exit(f"error: {errors[0].error}")
-    return answer(args, songs, ask_library(args, songs, found, errors), found, "The song", {})
+    @property
+    def model_tag(self) -> str:
+        return self.model.requested
 
+    def classify(self) -> int:
+        found, errors = answer_files(self.answers, self.args.files, "classifying")
+        self.write_plots(found)
+        if self.args.json:
+            print(ClassifyResponse(songs=[classification(s) for s in found], errors=errors)
+                  .model_dump_json(indent=2, exclude_none=True))
+        elif found:
+            Console().print(distribution_table(found, "Genre distribution per song"))
+        return 1 if errors and not found else 0
 
-def answer(args: argparse.Namespace, songs: Songs, result: RecommendResponse, asked: list[SongPrediction], title: str,
-           files: dict[str, tuple[str, float]]) -> int:
-    """Print the answer (table or JSON); write the playlist. `files`: candidate files by name."""
-    if args.playlist:
-        entries = []
-        for entry in result.recommendations:
-            if entry.id is not None:
-                song = songs.library.song(entry.id)
-                entries.append((song.path, song.duration, song.label()))
+    def recommend(self) -> int:
+        favourites, errors = answer_files(self.answers, read_list(self.args.favorites), "favourites")
+        candidates = []
+        try:
+            if self.args.candidates is None:
+                ranking = self.ask_library(favourites)
             else:
-                entries.append((*files[entry.file], entry.file))
-        print(f"playlist of {len(entries)} songs: {write_playlist(args.playlist, entries)}", file=sys.stderr)
-    if args.json:
-        print(result.model_dump_json(indent=2, exclude_none=True))
+                candidates, more = answer_files(self.answers, read_list(self.args.candidates), "candidates")
+                errors += more
+                ranking = rank(favourites, candidates, self.args.top_k, self.config.genre_weight)
+        except NoFavouritesError as exc:
+            sys.exit(f"error: {exc}")
+        self.write_plots(favourites + candidates)
+        return self.answer(ranking, errors, "Your favourites")
+
+    def similar(self) -> int:
+        found, errors = answer_files(self.answers, [self.args.song], "analysing")
+        if not found:
+            sys.exit(f"error: {errors[0].error}")
+        self.write_plots(found)
+        return self.answer(self.ask_library(found), errors, "The song")
+
+    def ask_library(self, asked: list[SongPrediction]) -> Ranking:
+        """The library's best matches for `asked` (favourites, or `similar`'s song), saying how
+        long the library took to load and answer (not counting the process start)."""
+        if self.answers.library is None:
+            sys.exit("error: the library is empty: run `python -m serving index MUSIC_DIR` first (or give --candidates)")
+        started = time.perf_counter()
+        ranking = self.queries.recommend(asked, self.args.top_k, self.args.genre, self.args.max_per_artist)
+        print(f"answered from the library in {1000 * (time.perf_counter() - started):.1f} ms", file=sys.stderr)
+        return ranking
+
+    def answer(self, ranking: Ranking, errors: list[FileError], title: str) -> int:
+        """Print the answer (table or JSON); write the playlist (each song's own file; library
+        songs titled "artist - title" from their tags)."""
+        if self.args.playlist:
+            entries = [(match.song.path, match.song.duration,
+                        self.queries.song(match.song.song_id).label() if match.song.song_id is not None else match.song.name)
+                       for match in ranking.matches]
+            print(f"playlist of {len(entries)} songs: {write_playlist(self.args.playlist, entries)}", file=sys.stderr)
+        if self.args.json:
+            print(recommendation(ranking, errors).model_dump_json(indent=2, exclude_none=True))
+            return 0
+        console = Console()
+        console.print(distribution_table(ranking.favourites, title))
+        console.print(f"Favourite genre: [bold]{ranking.favourite_genre}[/bold]")
+        table = Table(title="Recommendations")
+        for column in ("#", "song", "genre", "score", "why"):
+            table.add_column(column)
+        for number, match in enumerate(ranking.matches, 1):
+            table.add_row(str(number), match.song.name, match.song.genre, f"{match.score:.3f}", match.reason)
+        console.print(table)
         return 0
-    console = Console()
-    console.print(distribution_table(asked, title))
-    console.print(f"Favourite genre: [bold]{result.favorite_genre}[/bold]")
-    table = Table(title="Recommendations")
-    for column in ("#", "song", "genre", "score", "why"):
-        table.add_column(column)
-    for rank, entry in enumerate(result.recommendations, 1):
-        table.add_row(str(rank), entry.file, entry.genre, f"{entry.score:.3f}", entry.reason)
-    console.print(table)
-    return 0
+
+    def index(self) -> int:
+        from library.indexer import analysis_settings, engine, index_library
+
+        if not self.args.music_dir.is_dir():
+            sys.exit(f"error: no such folder: {self.args.music_dir}")
+        predictor, settings = self.model.predictor, self.config.library
+        try:
+            analyse = engine(self.args.engine, predictor, settings, self.config.backend, self.config.network_batch,
+                             self.args.address)
+        except ValueError as exc:
+            sys.exit(f"error: {exc}")
+        summary = index_library(
+            self.args.music_dir, self.library, analyse, predictor.labels,
+            analysis_settings(self.model.tag, predictor, settings.max_windows), self.config.genre_weight, settings,
+        )
+        for line in summary.lines():
+            print(line)
+        print(f"library: {self.library.count()} songs in {self.library.db_path}")
+        return 0
+
+    def write_plots(self, songs: list[SongPrediction]) -> None:
+        if self.args.plots is None:
+            return
+        from serving.plots import genre_bars  # matplotlib, only when asked
+
+        for song in songs:
+            genre_bars(song, self.args.plots / f"{Path(song.name).stem}.png")
+        print(f"{len(songs)} genre charts in {self.args.plots}", file=sys.stderr)
 
 
-def ask_library(args: argparse.Namespace, songs: Songs, asked: list[SongPrediction], errors: list[FileError]) -> RecommendResponse:
-    """The library's best matches for `asked` (favourites, or `similar`'s song), saying how long
-    the library took to load and answer (not counting the process start)."""
-    if songs.library is None or songs.library.count() == 0:
-        sys.exit("error: the library is empty: run `python -m serving index MUSIC_DIR` first (or give --candidates)")
-    started = time.perf_counter()
-    index = LibraryIndex(songs.library, songs.labels, songs.config.genre_weight, songs.config.library)
-    result = index.recommend(asked, errors, args.top_k, args.genre, args.max_per_artist)
-    print(f"answered from the library in {1000 * (time.perf_counter() - started):.1f} ms", file=sys.stderr)
-    return result
-
-
-def index(args: argparse.Namespace, songs: Songs) -> int:
-    if not args.music_dir.is_dir():
-        sys.exit(f"error: no such folder: {args.music_dir}")
-    if args.address and args.engine != "ray":
-        sys.exit("error: --address names a Ray cluster: give it with --engine ray")
-    stored, artifact = songs.model
-    predictor = songs.predictor
-    config, settings = songs.config, songs.config.library
-    if args.engine == "ray":
-        from serving.library.cluster import on_ray  # Ray is an optional extra
-
-        engine = on_ray(artifact, config.backend, predictor.classifier.precision, settings, config.network_batch,
-                        args.address)
-    else:
-        engine = embedded(predictor.analyzer, predictor.classifier, settings)
-    songs.library.set_meta(labels=artifact.labels)
-    summary = index_library(
-        args.music_dir, songs.library, engine, artifact.labels,
-        analysis_settings(str(stored.tag), artifact, predictor.classifier, settings.max_windows), config.genre_weight,
-        settings,
-    )
-    for line in summary.lines():
-        print(line)
-    print(f"library: {songs.library.count()} songs in {songs.library.db_path}")
-    return 0
-
-
-def write_plots(songs: list[SongPrediction], folder: Path | None) -> None:
-    if folder is None:
-        return
-    for song in songs:
-        genre_bars(song, folder / f"{Path(song.name).stem}.png")
-    print(f"{len(songs)} genre charts in {folder}", file=sys.stderr)
-
-
-def main(argv: list[str] | None = None) -> None:
-    config = load_config()
+def parser(config: ServingConfig) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m serving", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=config.model_tag, help=f"BentoML model tag (default {config.model_tag})")
+    model_help = (f"BentoML model tag (default: the model that analysed the library, else {config.model_tag})")
+    parser.add_argument("--model", help=model_help)
     parser.add_argument("--library", type=Path, default=Path(config.library.path),
                         help=f"library folder (default {config.library.path})")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -245,10 +274,50 @@ def main(argv: list[str] | None = None) -> None:
         sub.add_argument("--json", action="store_true", help="print JSON instead of tables")
         sub.add_argument("--plots", type=Path, help="write a genre bar chart PNG per song into this folder")
     for sub in (one, many, near, build):
-        sub.add_argument("--model", default=argparse.SUPPRESS, help="BentoML model tag")
+        sub.add_argument("--model", default=argparse.SUPPRESS, help=model_help)
         sub.add_argument("--library", type=Path, default=argparse.SUPPRESS, help="library folder")
-    args = parser.parse_args(argv)
-    needs_library = args.command == "index" or (args.command in ("recommend", "similar") and getattr(args, "candidates", None) is None)
-    library = Library(args.library) if needs_library or (args.library / "library.db").is_file() else None
-    songs = Songs(config, args.model, library)
-    sys.exit({"classify": classify, "recommend": recommend, "similar": similar, "index": index}[args.command](args, songs))
+    return parser
+
+
+def open_library(args: argparse.Namespace) -> Library | None:
+    """The library, where the command needs one or the folder holds one; a file this version
+    cannot read stops the command with the line that says what to run."""
+    needed = args.command == "index" or (args.command in ASKS_LIBRARY and getattr(args, "candidates", None) is None)
+    if not (needed or (args.library / "library.db").is_file()):
+        return None
+    try:
+        return Library(args.library)
+    except LibraryError as exc:
+        sys.exit(f"error: {exc}")
+
+
+def choose_model(args: argparse.Namespace, config: ServingConfig, library: Library | None) -> tuple[PackagedModel, Library | None]:
+    """The model to answer with, and the library if it may answer: `--model`, else the library's
+    own model, else conf/serving.yaml's. A library answers only for the model that analysed it:
+    asked with another, library questions stop with the command that re-analyses; classify and
+    file candidates are answered by that model without the library; `index` re-analyses."""
+    analysed_with = library.model() if library is not None else None
+    model = PackagedModel(args.model or analysed_with or config.model_tag, config)
+    if analysed_with is None or model.requested == analysed_with:
+        return model, library
+    model.requested = model.tag  # another name, or "latest": resolved through the BentoML store
+    if model.requested == analysed_with or args.command == "index":
+        return model, library
+    asks_library = args.command in ASKS_LIBRARY and getattr(args, "candidates", None) is None
+    if asks_library:
+        try:
+            LibraryQueries(library, config.genre_weight, config.library, model.requested)
+        except ModelMismatch as exc:
+            sys.exit(f"error: {exc}")
+    return model, None
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = load_config()
+    args = parser(config).parse_args(argv)
+    model, library = choose_model(args, config, open_library(args))
+    command = Command(args, config, model, library)
+    try:
+        sys.exit(getattr(command, args.command)())
+    except (ModelMismatch, SongNotFound) as exc:
+        sys.exit(f"error: {exc}")

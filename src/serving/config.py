@@ -10,27 +10,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from data.features import Schema
-from model.precision import PrecisionSetting
-from model.runtime import Backend
+from data.schema import Schema
+from library.settings import LibraryConfig
+from model.choices import Backend, PrecisionSetting
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-
-
-class RayConfig(Schema):
-    songs_per_call: int
-    gpu_window_batch: int
-
-
-class LibraryConfig(Schema):
-    path: str
-    max_windows: int | None
-    threads: int
-    batch_songs: int
-    search_results: int
-    exact_up_to: int
-    probes: int
-    ray: RayConfig
 
 
 class ServingConfig(Schema):

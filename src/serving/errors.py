@@ -7,8 +7,8 @@ not parse (no boundary, a broken part header, a part without a name) reaches its
 parsing as a Starlette exception it does not expect, which becomes a 500. `DocumentedErrors`,
 an ASGI middleware on the service, watches the request body as it streams through (nothing is
 held) and rewrites those answers: the object, `detail` as text, and a 400 naming what is wrong
-with the multipart body instead of the 500. `document_payload_too_large` adds the 413 of the
-upload limits to the document; `RefusalsAsWarnings` logs each refused request as one line.
+with the multipart body instead of the 500. `document_own_errors` adds the 413 of the upload
+limits and the 409 of a library analysed by another model to the document; `RefusalsAsWarnings` logs each refused request as one line.
 Schemathesis tests the result (tests/test_api_schema.py).
 """
 
@@ -185,9 +185,17 @@ class PayloadTooLarge(BentoMLException):
     error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
-def document_payload_too_large() -> None:
+class LibraryConflict(BentoMLException):
+    """A library question this service must not answer: the library was analysed by another model."""
+
+    error_code = HTTPStatus.CONFLICT
+
+
+def document_own_errors() -> None:
     """BentoML 1.4 documents 400, 404 and 500 for every API, from this table in its OpenAPI
-    generator; every API here takes uploads, so each also answers 413, with the same body."""
+    generator; every API here takes uploads, so each also answers 413, and those that may read
+    the library 409, with the same body."""
     body = MediaType(schema=Reference(openapi.REF_TEMPLATE.format(model=InvalidArgument.__name__)))
-    openapi.error_responses[PayloadTooLarge.error_code.value] = Response(
-        description=PayloadTooLarge.error_code.phrase, content={"application/json": body})
+    for error in (PayloadTooLarge, LibraryConflict):
+        openapi.error_responses[error.error_code.value] = Response(
+            description=error.error_code.phrase, content={"application/json": body})

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from model.predict import SongPrediction  # noqa: E402
+from model.song import SongPrediction  # noqa: E402
 
 
 def genre_bars(song: SongPrediction, path: str | Path) -> Path:

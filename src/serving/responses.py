@@ -3,11 +3,11 @@ the OpenAPI document at /docs.json) and for the CLI's --json."""
 
 from __future__ import annotations
 
-import numpy as np
 from pydantic import BaseModel, Field
 
-from model.predict import SongPrediction, genre_shares
-from serving.recommend import Ranked, favourite_genre, rank_candidates, taste_profile
+from library.ranking import Ranking
+from library.store import Song
+from model.song import SongPrediction, genre_shares
 
 Distribution = dict[str, float]
 
@@ -63,6 +63,8 @@ class LibraryStatus(BaseModel):
     failures: list[LibraryFailure] = Field(description="files that could not be analysed, with the reason")
     model: str | None = Field(description="the model (tag:version) the library was analysed with")
     indexed_at: float | None = Field(description="when it was last indexed (Unix time)")
+    answering: bool = Field(description="whether this service answers from the library (its model analysed it)")
+    problem: str | None = Field(None, description="why the service does not answer from the library, and what to run")
 
 
 class LibrarySong(SongGenres):
@@ -99,44 +101,22 @@ def classification(song: SongPrediction) -> Classification:
     return Classification(**song_genres(song).model_dump(), windows=windows)
 
 
-def recommendation(
-    labels: list[str],
-    favourites: list[SongPrediction],
-    candidates: list[SongPrediction],
-    errors: list[FileError],
-    top_k: int | None,
-    genre_weight: float,
-) -> RecommendResponse:
-    """Taste profile, favourite genre, ranked candidates with reasons, and per-file errors.
-
-    Raises `NoFavouritesError` when no favourite could be read.
-    """
-    fav_probs = _rows(favourites, "probabilities", len(labels))
-    profile = taste_profile(fav_probs)  # NoFavouritesError before anything else
-    top = labels[favourite_genre(fav_probs)]
-    fav_embeddings = _rows(favourites, "embedding", favourites[0].embedding.size)
-    ranked = rank_candidates(
-        fav_probs, fav_embeddings, _rows(candidates, "probabilities", len(labels)),
-        _rows(candidates, "embedding", fav_embeddings.shape[1]), top_k, genre_weight,
-    )
+def recommendation(ranking: Ranking, errors: list[FileError]) -> RecommendResponse:
+    """A ranking (`library.ranking.rank`) with the files that could not be used."""
+    labels = ranking.favourites[0].labels
     return RecommendResponse(
-        favorite_genre=top,
-        taste_profile=genre_shares(labels, profile),
-        favorites=[song_genres(s) for s in favourites],
-        recommendations=[_entry(r, candidates[r.index], favourites, top) for r in ranked],
+        favorite_genre=ranking.favourite_genre,
+        taste_profile=genre_shares(labels, ranking.profile),
+        favorites=[song_genres(s) for s in ranking.favourites],
+        recommendations=[Recommendation(file=m.song.name, id=m.song.song_id, genre=m.song.genre, score=round(m.score, 6),
+                                        reason=m.reason, probabilities=m.song.distribution()) for m in ranking.matches],
         errors=errors,
     )
 
 
-def _rows(songs: list[SongPrediction], attribute: str, width: int) -> np.ndarray:
-    """One row per song of `attribute`; (0, width) when there are no songs."""
-    return np.stack([getattr(s, attribute) for s in songs]) if songs else np.zeros((0, width))
-
-
-def _entry(ranked: Ranked, song: SongPrediction, favourites: list[SongPrediction], top: str) -> Recommendation:
-    share = float(song.probabilities.max())
-    genre_part = f"{song.genre} ({share:.0%})" + (", your favourite genre" if song.genre == top else f", not your favourite {top}")
-    reason = (f"{genre_part}; genre match {ranked.genre_similarity:.2f}, sound match "
-              f"{ranked.sound_similarity:.2f}, closest to {favourites[ranked.nearest_favourite].name}")
-    return Recommendation(file=song.name, id=song.song_id, genre=song.genre, score=round(ranked.score, 6),
-                          reason=reason, probabilities=song.distribution())
+def library_search(total: int, songs: list[Song], labels: list[str]) -> LibrarySearch:
+    return LibrarySearch(total=total, songs=[
+        LibrarySong(id=s.id, file=s.name, title=s.title, artist=s.artist, album=s.album, genre=s.genre,
+                    probabilities=genre_shares(labels, s.probabilities), duration=round(s.duration, 3))
+        for s in songs
+    ])

@@ -4,9 +4,11 @@ Two services in one deployment:
 - `GenreNetwork` holds the network behind one batchable API, so BentoML's adaptive batching
   merges the windows of concurrent requests into shared forward passes;
 - `GenreService` is the public face: the web page at `/` (`serving.page`), `POST /classify` and
-  `POST /recommend`, and, when the library folder of conf/serving.yaml holds an indexed library,
-  `POST /similar`, `GET /library/` (status, search, a song's audio by id) and recommendations
-  from the library (re-read when it is re-indexed, no restart). It decodes uploads, computes
+  `POST /recommend`, and, when the library folder of conf/serving.yaml holds a library analysed
+  by the model this service runs, `POST /similar`, `GET /library/` (status, search, a song's
+  audio by id) and recommendations from the library (re-read when it is re-indexed, no
+  restart). A library analysed by another model is refused with 409, and `GET /library/` says
+  why and what to run. It decodes uploads, computes
   features (in threads), calls the network, and never lets one bad file spoil a request: a file
   that cannot be used gets its own error with the reason.
 """
@@ -29,17 +31,23 @@ from fastapi.responses import FileResponse
 from pydantic import BeforeValidator
 from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound
 
-from data.audio import AudioDecodeError
+from data.probe import AudioDecodeError
+from library.queries import LibraryQueries, ModelMismatch, SongNotFound
+from library.ranking import NoFavouritesError, rank
+from library.store import Library, LibraryError
 from model.artifact import ModelArtifact
 from model.precision import load_classifier
-from model.predict import SongAnalyzer, SongPrediction
+from model.predict import SongAnalyzer, WindowOutputs
+from model.song import SongPrediction
 from serving.config import load_config
-from serving.errors import DocumentedErrors, PayloadTooLarge, document_payload_too_large, log_refusals_as_warnings
-from serving.library.query import LibraryIndex, as_prediction
-from serving.library.search import search_library
-from serving.library.store import Library
+from serving.errors import (
+    DocumentedErrors,
+    LibraryConflict,
+    PayloadTooLarge,
+    document_own_errors,
+    log_refusals_as_warnings,
+)
 from serving.page import page_routes
-from serving.recommend import NoFavouritesError
 from serving.responses import (
     Classification,
     FileError,
@@ -49,8 +57,10 @@ from serving.responses import (
     NotFoundDetail,
     RecommendResponse,
     classification,
+    library_search,
     recommendation,
 )
+from serving.songs import SongAnswers
 from serving.timeout import replace_bentoml_timeout
 
 # A child of BentoML's logger, so its lines reach `bentoml serve`'s output.
@@ -61,7 +71,7 @@ TRAFFIC = {"timeout": 600}  # seconds until an answer starts, for each service a
 # Where BentoML 1.4 falls short of a trusted service (serving.timeout, serving.errors):
 replace_bentoml_timeout()
 log_refusals_as_warnings()
-document_payload_too_large()
+document_own_errors()
 # A form field sent once arrives as one value, not a list of one.
 SongIds = Annotated[list[int], BeforeValidator(lambda value: value if isinstance(value, list) else [value])]
 # GET routes (BentoML's own APIs are POST), mounted on the public service at /library.
@@ -89,8 +99,9 @@ class GenreNetwork:
 
     @bentoml.api(batchable=True, batch_dim=(0, 0), max_batch_size=CONFIG.max_batch_size, max_latency_ms=CONFIG.max_latency_ms)
     def forward(self, windows: np.ndarray) -> np.ndarray:
-        """(n, 1, n_mels, frames) log-mel windows -> (n, genres + embedding) outputs."""
-        return self.classifier.forward(windows)
+        """(n, 1, n_mels, frames) log-mel windows -> each window's outputs, as one structured
+        array (`WindowOutputs.records`: fields probabilities and embeddings)."""
+        return self.classifier.forward(windows).records()
 
 
 @bentoml.asgi_app(page_routes, path="/")
@@ -105,21 +116,33 @@ class GenreService:
         # GenreNetwork's process instead of oversubscribing them.
         torch.set_num_threads(1)
         self.analyzer = SongAnalyzer(ModelArtifact.load(self.model.path))
-        self.library_index: LibraryIndex | None = None
+        self.queries: LibraryQueries | None = None
+        self.library_problem: str | None = None  # why the library is not answered from
 
-    def library(self) -> LibraryIndex | None:
-        """The library's index, opened once it exists and refreshed when it was re-indexed."""
-        if self.library_index is None and (Path(CONFIG.library.path) / "library.db").is_file():
-            self.library_index = LibraryIndex(Library(CONFIG.library.path), self.analyzer.labels, CONFIG.genre_weight, CONFIG.library)
-        if self.library_index is not None:
-            self.library_index.refresh()
-        return self.library_index
+    def library(self) -> LibraryQueries | None:
+        """The library's queries, opened once it exists and refreshed when it was re-indexed;
+        None while there is none, or it was analysed by another model (`library_problem` says)."""
+        if self.queries is None and (Path(CONFIG.library.path) / "library.db").is_file():
+            try:
+                self.queries = LibraryQueries(Library(CONFIG.library.path), CONFIG.genre_weight, CONFIG.library,
+                                              str(self.model.tag))
+                self.library_problem = None
+            except (ModelMismatch, LibraryError) as exc:
+                self.library_problem = str(exc)
+        if self.queries is not None:
+            self.queries.refresh()
+        return self.queries
 
-    def required_library(self) -> LibraryIndex:
+    def required_library(self) -> LibraryQueries:
         found = self.library()
+        if self.library_problem:
+            raise LibraryConflict(self.library_problem)
         if found is None or not found.songs:
             raise NotFound(f"no indexed library in {CONFIG.library.path}: run `python -m serving index MUSIC_DIR` first")
         return found
+
+    def answers(self) -> SongAnswers:
+        return SongAnswers(self.library(), self._predict)
 
     @bentoml.api
     async def classify(self, audio: Path) -> Classification:
@@ -140,24 +163,25 @@ class GenreService:
             )
         if top_k < 1:
             raise InvalidArgument("top_k must be at least 1")
-        paths = [*favorites, *candidates]
-        results = await asyncio.gather(*(self._predict(p) for p in paths), return_exceptions=True)
-        errors = []
-        for path, result in zip(paths, results):
+        uses_library = bool(favorite_ids or candidate_ids or not candidates)
+        library = self.required_library() if uses_library else None
+        favourite_refs, candidate_refs = [*favorites, *favorite_ids], [*candidates, *candidate_ids]
+        results = await self.answers().answer_each([*favourite_refs, *candidate_refs])
+        errors, found = [], []
+        for ref, result in zip([*favourite_refs, *candidate_refs], results):
+            if isinstance(result, SongNotFound):
+                raise NotFound(str(result))
             if isinstance(result, BentoMLException):
-                errors.append(FileError(file=uploaded_name(path), error=str(result), status=result.error_code.value))
+                errors.append(FileError(file=uploaded_name(ref), error=str(result), status=result.error_code.value))
             elif isinstance(result, BaseException):
                 raise result
-        favourite_songs = [r for r in results[: len(favorites)] if isinstance(r, SongPrediction)]
-        candidate_songs = [r for r in results[len(favorites) :] if isinstance(r, SongPrediction)]
+            found.append(result)
+        favourite_songs = [r for r in found[: len(favourite_refs)] if isinstance(r, SongPrediction)]
+        candidate_songs = [r for r in found[len(favourite_refs):] if isinstance(r, SongPrediction)]
         try:
-            if favorite_ids or candidate_ids or not candidates:
-                library = self.required_library()
-                favourite_songs += [as_prediction(self.library_song(library, i), self.analyzer.labels) for i in favorite_ids]
-                candidate_songs += [as_prediction(self.library_song(library, i), self.analyzer.labels) for i in candidate_ids]
-                if not candidate_songs and not candidates:
-                    return library.recommend(favourite_songs, errors, top_k, genre)
-            return recommendation(self.analyzer.labels, favourite_songs, candidate_songs, errors, top_k, CONFIG.genre_weight)
+            if library is not None and not candidate_refs:
+                return recommendation(library.recommend(favourite_songs, top_k, genre), errors)
+            return recommendation(rank(favourite_songs, candidate_songs, top_k, CONFIG.genre_weight), errors)
         except NoFavouritesError as exc:
             details = "; ".join(e.error for e in errors)
             raise InvalidArgument(f"{exc}" + (f" ({details})" if details else "")) from None
@@ -169,28 +193,32 @@ class GenreService:
         library = self.required_library()
         if len(audio) + (song_id is not None) != 1:
             raise InvalidArgument("give either one audio upload or a song_id")
-        song = await self._predict(audio[0]) if audio else as_prediction(self.library_song(library, song_id), self.analyzer.labels)
-        return library.recommend([song], [], top_k, genre)
+        try:
+            song = await self.answers().answer(audio[0] if audio else song_id)
+        except SongNotFound as exc:
+            raise NotFound(str(exc)) from None
+        return recommendation(library.recommend([song], top_k, genre), [])
 
     @library_routes.get("/", response_model=LibraryStatus)
     def library_status(self) -> LibraryStatus:
         """How many songs the library holds, what could not be analysed and why, with which model, when."""
         library = self.library()
         if library is None:
-            return LibraryStatus(songs=0, failures=[], model=None, indexed_at=None)
+            return LibraryStatus(songs=0, failures=[], model=None, indexed_at=None, answering=False,
+                                 problem=self.library_problem)
         store = library.library
         failures = [LibraryFailure(file=Path(path).name, reason=reason) for path, (_, _, reason) in store.failures().items()]
-        analysis = store.meta("analysis") or {}
-        return LibraryStatus(songs=len(library.songs), failures=failures, model=analysis.get("model"),
-                             indexed_at=store.meta("indexed_at"))
+        return LibraryStatus(songs=len(library.songs), failures=failures, model=store.model(),
+                             indexed_at=store.meta("indexed_at"), answering=True)
 
     # async like the APIs: the library is read on the event loop's thread only, never two at once.
     @library_routes.get("/songs", response_model=LibrarySearch)
     async def library_search(self, q: str = "") -> LibrarySearch:
         """Library songs whose title, artist, album or file name hold every word of `q`."""
         library = self.library()
-        songs = library.songs.values() if library is not None else []
-        return search_library(songs, self.analyzer.labels, q, CONFIG.library.search_results)
+        if library is None:
+            return LibrarySearch(total=0, songs=[])
+        return library_search(*library.search(q, CONFIG.library.search_results), library.labels)
 
     # The id is a query parameter, not part of the path: BentoML keeps request metrics per path for
     # the life of the process, so one path per song would grow memory with every song played.
@@ -206,13 +234,6 @@ class GenreService:
             raise HTTPException(404, f"song {song_id}'s file ({song.name}) is gone from the music folder: re-index the library")
         return FileResponse(song.path, media_type=mimetypes.guess_type(song.path)[0] or "application/octet-stream")
 
-    @staticmethod
-    def library_song(library: LibraryIndex, song_id: int):
-        song = library.songs.get(song_id)
-        if song is None:
-            raise NotFound(f"no song {song_id} in the library")
-        return song
-
     async def _predict(self, path: Path) -> SongPrediction:
         """Checks, decoding and features in a thread; the network through the batched service."""
         name = uploaded_name(path)
@@ -227,7 +248,7 @@ class GenreService:
             outputs = await self.network.to_async.forward(song.windows)
         except aiohttp.ClientConnectionError:  # BentoML's client reused a closing connection (bentoml/BentoML#4238): once more
             outputs = await self.network.to_async.forward(song.windows)
-        return self.analyzer.summarize(name, song, np.asarray(outputs))
+        return self.analyzer.summarize(name, song, WindowOutputs.from_records(np.asarray(outputs)))
 
 
 # Error answers as /docs.json declares them (BentoML 1.4 answers some otherwise: serving.errors).

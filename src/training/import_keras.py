@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 import torch
 
-from data.folders import index_folder
+from data.folders import read_folder
 from data.gtzan import GENRES
 from model.artifact import ModelArtifact
 from model.precision import CHECK_KEY, check_bf16, describe_check
@@ -84,11 +84,10 @@ def keras_artifact(h5_path: str | Path) -> ModelArtifact:
 
 def import_keras(h5_path: str | Path, name: str, check_data: Path | None) -> bentoml.Model:
     artifact = keras_artifact(h5_path)
-    artifact.info[CHECK_KEY] = (check_bf16(artifact, list(index_folder(check_data).clips), check_data.name)
+    artifact.info[CHECK_KEY] = (check_bf16(artifact, list(read_folder(check_data).clips), check_data.name)
                                 if check_data is not None else {"skipped": "imported without --check-data"})
     with bentoml.models.create(name, labels={"source": "keras", "network": "keras_crnn"},
-                               metadata={"sha256": artifact.info["sha256"], "labels": artifact.labels,
-                                         CHECK_KEY: artifact.info[CHECK_KEY]}) as model:
+                               metadata={"sha256": artifact.info["sha256"], "labels": artifact.labels}) as model:
         artifact.save(model.path)
     return bentoml.models.get(model.tag)
 
@@ -110,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     if model.info.metadata["sha256"] != KERAS_SHA256:
         print(f"note: sha256 differs from the published weights ({KERAS_SHA256})", file=sys.stderr)
     print(f"imported {args.weights} as {model.tag}; model store: {model.path}")
-    print(describe_check(model.info.metadata.get(CHECK_KEY)))
+    print(describe_check(ModelArtifact.load(model.path).info.get(CHECK_KEY)))  # the check lives in model.json
 
 
 if __name__ == "__main__":

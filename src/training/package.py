@@ -99,7 +99,7 @@ def package(
         labels={"source": "mlflow", "mlflow_run_id": run.info.run_id, "network": artifact.network_config["name"]},
         # The full network and feature configs live in the model's model.json.
         metadata={"metrics": metrics, "mlflow_run_id": run.info.run_id, "labels": artifact.labels,
-                  "feature_hash": artifact.spectrogram.digest(), CHECK_KEY: artifact.info[CHECK_KEY]},
+                  "feature_hash": artifact.spectrogram.digest()},
     ) as model:
         artifact.save(model.path)
     register(client, run, name, str(model.tag))
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{model.tag} holds MLflow run {info['mlflow_run_id']}"
           + (f" ({args.metric}={score:.4f})" if score is not None else "")
           + f"; model store: {model.path}")
-    print(describe_check(info.get(CHECK_KEY)))
+    print(describe_check(ModelArtifact.load(model.path).info.get(CHECK_KEY)))  # the check lives in model.json
 
 
 if __name__ == "__main__":

@@ -77,10 +77,21 @@ function dropZone(input, onFiles) {
   });
 }
 
-// Charts
+// Charts. Each label gets a colour the first time a distribution names it, in the model's label
+// order (every distribution lists every label), so any label names work, spaces included.
+const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#d4b016", "#b07aa1", "#ff9da7", "#9c755f", "#6f6a68"];
+const colours = new Map();
+function learn(probabilities) {
+  for (const genre of Object.keys(probabilities)) {
+    if (!colours.has(genre)) colours.set(genre, PALETTE[colours.size % PALETTE.length]);
+  }
+}
+const tint = (genre) => `--c: ${colours.get(genre) || "#999"}`;
+
 function bars(probabilities, label) {
+  learn(probabilities);
   return el("ol", { class: "bars", "aria-label": label }, ...sorted(probabilities).map(([genre, p]) =>
-    el("li", { class: `g-${genre}` }, el("span", {}, genre),
+    el("li", { style: tint(genre) }, el("span", {}, genre),
       el("span", { class: "bar", "aria-hidden": "true" }, el("span", { style: `width:${100 * p}%` })),
       el("span", { class: "pct" }, percent(p)))));
 }
@@ -98,8 +109,8 @@ function timeline(windows, duration) {
   return el("figure", { class: "timeline" },
     el("figcaption", {}, `${windows.length} windows over ${clock(duration)}: ${said}`),
     el("div", { class: "strip", "aria-hidden": "true" }, ...windows.map((w, i) => el("span", {
-      class: `g-${tops[i][0]}`, title: `${clock(w.start)}–${clock(w.end)} ${tops[i][0]} ${percent(tops[i][1])}`,
-      style: `left:${(100 * w.start) / duration}%;width:${(100 * (w.end - w.start)) / duration}%`,
+      title: `${clock(w.start)}–${clock(w.end)} ${tops[i][0]} ${percent(tops[i][1])}`,
+      style: `${tint(tops[i][0])};left:${(100 * w.start) / duration}%;width:${(100 * (w.end - w.start)) / duration}%`,
     }))));
 }
 
@@ -135,8 +146,8 @@ function classify(file) {
     }
     const song = answer.data;
     state.textContent = `${song.genre}, ${clock(song.duration)}`;
-    card.classList.add(`g-${song.genre}`);
     card.append(bars(song.probabilities, `${file.name}: genres`), timeline(song.windows, song.duration));
+    card.setAttribute("style", tint(song.genre));
   });
 }
 dropZone($("classify-files"), (files) => files.forEach(classify));
@@ -182,10 +193,12 @@ function recommendations(data) {
 }
 
 function ranked(list) {
-  return el("div", {},
-    el("ol", { class: "ranked" }, ...list.map((r) => el("li", { class: `g-${r.genre}` },
-      el("strong", {}, r.file), ` ${r.genre}, score ${r.score.toFixed(3)}`,
-      el("p", { class: "reason" }, r.reason), r.id === null ? "" : actions({ id: r.id, name: r.file })))),
+  const entry = (r) => {
+    learn(r.probabilities);
+    return el("li", { style: tint(r.genre) }, el("strong", {}, r.file), ` ${r.genre}, score ${r.score.toFixed(3)}`,
+      el("p", { class: "reason" }, r.reason), r.id === null ? "" : actions({ id: r.id, name: r.file }));
+  };
+  return el("div", {}, el("ol", { class: "ranked" }, ...list.map(entry)),
     el("button", { type: "button", onclick: () => download(list) }, "Download playlist (M3U8)"));
 }
 
@@ -210,9 +223,9 @@ function download(list) {
 async function loadLibrary() {
   const answer = await send("GET", "library/");
   const status = $("library-status");
-  if (!answer.ok || answer.data.songs === 0) {
-    status.textContent = answer.ok ? "No library indexed: run python -m serving index MUSIC_DIR, then come back."
-      : reason(answer);
+  if (!answer.ok || !answer.data.answering || answer.data.songs === 0) {
+    status.textContent = !answer.ok ? reason(answer) : answer.data.problem
+      || "No library indexed: run python -m serving index MUSIC_DIR, then come back.";
     return;
   }
   const { songs, model, indexed_at: at, failures } = answer.data;
@@ -230,7 +243,8 @@ async function search() {
   $("library-results").replaceChildren(...songs.map((song) => {
     const name = song.artist && song.title ? `${song.artist} – ${song.title}` : song.file;
     const top = sorted(song.probabilities).slice(0, 3).map(([g, p]) => `${g} ${percent(p)}`).join(", ");
-    return el("li", { class: `song g-${song.genre}` }, el("h3", {}, name),
+    learn(song.probabilities);
+    return el("li", { class: "song", style: tint(song.genre) }, el("h3", {}, name),
       el("span", { class: "state" }, `${song.genre}, ${clock(song.duration)}${name === song.file ? "" : `, ${song.file}`}`),
       el("details", {}, el("summary", {}, `Genres: ${top}…`), bars(song.probabilities, `${name}: genres`)),
       actions({ id: song.id, name }));
@@ -238,15 +252,17 @@ async function search() {
 }
 $("search-form").addEventListener("submit", (e) => { e.preventDefault(); search(); });
 
+// A song's buttons; what "Add" did is said beside the buttons that did it.
 function actions(song) {
   const action = (text, run) => el("button", { type: "button", "aria-label": `${text}: ${song.name}`, onclick: run }, text);
+  const said = el("span", { class: "said", role: "status" });
   return el("div", { class: "actions" },
     action("Play", () => play(song)),
     action("Similar songs", () => similar(song)),
-    action("Add to favourites", () => { pick("favorite", song); note(`${song.name} added to the favourites (Recommend)`); }),
-    action("Add to candidates", () => { pick("candidate", song); note(`${song.name} added to the candidates (Recommend)`); }));
+    action("Add to favourites", () => { pick("favorite", song); said.textContent = "added to the favourites (Recommend)"; }),
+    action("Add to candidates", () => { pick("candidate", song); said.textContent = "added to the candidates (Recommend)"; }),
+    said);
 }
-const note = (text) => { $("search-count").textContent = text; };
 
 function play(song) {
   const player = $("player");

@@ -1,7 +1,7 @@
 """The library's analysis on a Ray cluster: `python -m serving index MUSIC_DIR --engine ray`.
 
-The same analysis as `index.embedded`, as a Ray Data pipeline over the files the plan says to
-analyse; `index.index_library` plans, writes and reports either way:
+The same analysis as `indexer.embedded`, as a Ray Data pipeline over the files the plan says to
+analyse; `indexer.index_library` plans, writes and reports either way:
 
     file list ──map: decode ▸ log-mel ▸ windows, tags (CPU tasks)──▶
       ──map_batches: a pool of actors, each loading the network once, fed the windows of
@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 
 from data.tags import Tags, read_tags
+from library.indexer import Analysed, Engine, Outcome, ToAnalyse, prepare
+from library.settings import LibraryConfig
 from model.artifact import ModelArtifact
-from model.predict import SongAnalyzer, WindowClassifier
-from model.runtime import Backend, Precision
-from serving.config import LibraryConfig
-from serving.library.index import Analysed, Engine, Outcome, ToAnalyse, prepare
+from model.choices import Backend, Precision
+from model.predict import GenrePredictor, SongAnalyzer, WindowClassifier
 
 try:
     import ray
@@ -76,17 +76,15 @@ def _run(todo: list[ToAnalyse], artifact: ModelArtifact, backend: Backend, preci
         fn_constructor_kwargs={"artifact": artifact, "backend": backend, "precision": precision,
                                "window_batch": settings.ray.gpu_window_batch if gpus else network_batch,
                                "device": "cuda" if gpus else "cpu"})
-    labels = len(artifact.labels)
     for batch in answers.iter_batches(batch_size=None, batch_format="numpy"):
         for i, key in enumerate(batch["key"]):
             if batch["error"][i]:
                 yield todo[key], str(batch["error"][i])
             else:
                 # A column of tags that are all missing comes back as NaN, not None.
-                answer = batch["answer"][i]
                 tags = Tags(*(value if isinstance(value, str) else None for value in (batch[name][i] for name in TAGS)))
-                yield todo[key], Analysed(float(batch["duration"][i]), int(batch["windows"][i]), answer[:labels],
-                                          answer[labels:], tags)
+                yield todo[key], Analysed(float(batch["duration"][i]), int(batch["windows"][i]),
+                                          batch["probabilities"][i], batch["embedding"][i], tags)
 
 
 def _prepare(row: dict[str, Any], analyzer: SongAnalyzer, max_windows: int | None) -> dict[str, Any]:
@@ -101,22 +99,25 @@ def _prepare(row: dict[str, Any], analyzer: SongAnalyzer, max_windows: int | Non
 
 
 class Network:
-    """An actor of the pool: the network loaded once, then each call's songs' windows through it
-    together (`window_batch` windows per forward pass), and each song's answer."""
+    """An actor of the pool: a `GenrePredictor` loaded once, then each call's songs' windows
+    through the network together (`window_batch` windows per forward pass)."""
 
     def __init__(self, artifact: ModelArtifact, backend: Backend, precision: Precision, window_batch: int, device: str):
-        self.analyzer = SongAnalyzer(artifact)
-        self.classifier = WindowClassifier(artifact, backend, precision, window_batch, device)
+        self.predictor = GenrePredictor(artifact, WindowClassifier(artifact, backend, precision, window_batch, device))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Songs in, each song's [probabilities, embedding] out (empty for a file that failed)."""
+        """Songs in, each song's probabilities and embedding out (empty for a file that failed)."""
         counts = [0 if error else len(windows) for windows, error in zip(batch["windows"], batch["error"])]
-        songs = [np.asarray(windows) for windows, count in zip(batch["windows"], counts) if count]
-        outputs = self.classifier.forward(np.concatenate(songs)) if songs else None
-        answers, start = np.empty(len(counts), dtype=object), 0
-        for i, count in enumerate(counts):
-            answers[i] = np.concatenate(self.analyzer.song_answer(outputs[start:start + count])) if count else \
-                np.zeros(0, np.float32)
-            start += count
-        return {**{name: batch[name] for name in ("key", "error", "duration", *TAGS)},
-                "windows": np.asarray(counts), "answer": answers}
+        analysed = iter(self.predictor.song_answers([np.asarray(w) for w, count in zip(batch["windows"], counts) if count])
+                        if any(counts) else ())
+        answers = [next(analysed) if count else (np.zeros(0, np.float32),) * 2 for count in counts]
+        return {**{name: batch[name] for name in ("key", "error", "duration", *TAGS)}, "windows": np.asarray(counts),
+                "probabilities": _column([a[0] for a in answers]), "embedding": _column([a[1] for a in answers])}
+
+
+def _column(arrays: list[np.ndarray]) -> np.ndarray:
+    """Arrays of differing lengths as one column of objects (what Ray Data carries per row)."""
+    column = np.empty(len(arrays), dtype=object)
+    for i, array in enumerate(arrays):
+        column[i] = array
+    return column

@@ -1,11 +1,15 @@
 """The library on disk: `library.db` (SQLite: one row per song, failures, what the analysis used)
-and `library.faiss` (one inner-product vector per song, see `serving.recommend.song_vectors`:
-exact up to `library.exact_up_to` songs, an IVF index above).
+and `library.faiss`, the vector index (one inner-product vector per song, see
+`library.ranking.song_vectors`: exact up to `library.exact_up_to` songs, an IVF index above).
 
 SQLite is the truth. Every batch of songs is one transaction, so a killed indexer leaves only
 whole songs behind; the vector index is derived from the rows and rewritten atomically (a new
 file renamed over the old), stamped with the row version it holds, and rebuilt whenever the
 stamp is behind, so it can never disagree with the database for long.
+
+The file's layout has a number (`PRAGMA user_version`, `SCHEMA_VERSION`): an older file is
+upgraded in place by the steps of `MIGRATIONS`, each in its own transaction; a newer one, or
+a file this code does not recognise, is refused with the command that rebuilds it, never misread.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +26,12 @@ from typing import Any
 import faiss
 import numpy as np
 
-from serving.config import LibraryConfig
-from serving.recommend import song_vectors
+from library.ranking import song_vectors
+from library.settings import LibraryConfig
 
+SCHEMA_VERSION = 1
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS songs (
+CREATE TABLE songs (
     id INTEGER PRIMARY KEY,
     path TEXT NOT NULL UNIQUE,
     content_hash TEXT NOT NULL,
@@ -37,19 +43,38 @@ CREATE TABLE IF NOT EXISTS songs (
     probabilities BLOB NOT NULL,
     embedding BLOB NOT NULL,
     windows INTEGER NOT NULL,
-    analysis TEXT NOT NULL,
     analysed_at REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS songs_by_hash ON songs (content_hash);
-CREATE TABLE IF NOT EXISTS failures (
+CREATE INDEX songs_by_hash ON songs (content_hash);
+CREATE TABLE failures (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     reason TEXT NOT NULL,
     failed_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+def _create(db: sqlite3.Connection) -> None:
+    for statement in filter(str.strip, SCHEMA.split(";")):
+        db.execute(statement)
+
+
+def _drop_per_song_analysis(db: sqlite3.Connection) -> None:
+    """0 -> 1: every row repeated the library's analysis settings (about 200 bytes a song); they
+    live once, in `meta`, since a change of settings re-analyses every song."""
+    db.execute("ALTER TABLE songs DROP COLUMN analysis")
+
+
+# MIGRATIONS[n] upgrades a file of version n to n + 1.
+MIGRATIONS = [_drop_per_song_analysis]
+TABLES_OF_VERSION_0 = {"songs", "failures", "meta"}
+
+
+class LibraryError(Exception):
+    """A library file that cannot be used as it is; the message says what to run."""
 
 
 @dataclass(frozen=True)
@@ -85,17 +110,62 @@ def _song(row: tuple) -> Song:
 
 
 class Library:
-    """One library folder's analysis: `Library(path)` opens (or creates) `path/library.db`."""
+    """One library folder's analysis: `Library(path)` opens (or creates) `path/library.db`,
+    upgrading an older file in place."""
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.db_path, self.index_path = self.folder / "library.db", self.folder / "library.faiss"
         # The service opens a library in one thread and reads it in another (never two at once).
-        self.db = sqlite3.connect(self.db_path, timeout=30, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")  # readers (the service) never block the indexer
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        self.db = sqlite3.connect(self.db_path, timeout=30, check_same_thread=False, isolation_level=None)
+        try:
+            self._upgrade()  # first: a file that is refused is left exactly as it was
+            self.db.execute("PRAGMA journal_mode=WAL")  # readers (the service) never block the indexer
+            self.db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise LibraryError(f"{self.db_path} is not a library file ({exc}): {self._rebuild}") from None
+        except LibraryError:
+            self.db.close()
+            raise
+        self.db.isolation_level = ""  # back to Python's transactions: `with self.db:` commits or rolls back
+
+    @property
+    def _rebuild(self) -> str:
+        return (f"move it away and index the music again: mv {self.db_path} {self.db_path}.old && "
+                f"python -m serving --library {self.folder} index MUSIC_DIR")
+
+    def _upgrade(self) -> None:
+        """Create the tables of a new file, or bring an older file up to `SCHEMA_VERSION`."""
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {name for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version > SCHEMA_VERSION:
+            raise LibraryError(f"{self.db_path} was written by a newer genre-recsys (library schema {version}, this "
+                               f"one reads up to {SCHEMA_VERSION}): upgrade genre-recsys, or {self._rebuild}")
+        if version == 0 and not tables:
+            self._transaction(_create, SCHEMA_VERSION)
+            return
+        if version == 0 and not TABLES_OF_VERSION_0 <= tables:
+            raise LibraryError(f"{self.db_path} holds other tables than a library's ({', '.join(sorted(tables))}): "
+                               f"{self._rebuild}")
+        for step in range(version, SCHEMA_VERSION):
+            self._transaction(MIGRATIONS[step], step + 1)
+
+    def _transaction(self, change: Callable[[sqlite3.Connection], None], version: int) -> None:
+        """One schema change and its version number, together or not at all (and not twice when
+        another process made it first)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        if self.db.execute("PRAGMA user_version").fetchone()[0] >= version:
+            self.db.execute("ROLLBACK")
+            return
+        try:
+            change(self.db)
+            self.db.execute(f"PRAGMA user_version = {version}")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         self.db.close()
@@ -110,6 +180,14 @@ class Library:
         with self.db:
             self.db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                                 [(k, json.dumps(v)) for k, v in values.items()])
+
+    def model(self) -> str | None:
+        """The model (tag:version) that analysed the songs; None before the first analysis."""
+        return (self.meta("analysis") or {}).get("model")
+
+    def labels(self) -> list[str]:
+        """The analysing model's labels: what each stored probability is the share of."""
+        return self.meta("labels") or []
 
     def version(self) -> int:
         """Bumped by every change to the songs: what the vector index is stamped with."""
@@ -152,9 +230,9 @@ class Library:
                                 [(new, size, mtime, old) for old, new, size, mtime in moves])
             self.db.executemany(
                 "INSERT OR REPLACE INTO songs (path, content_hash, size, mtime_ns, duration, title, artist, album,"
-                " genre, probabilities, embedding, windows, analysis, analysed_at)"
+                " genre, probabilities, embedding, windows, analysed_at)"
                 " VALUES (:path, :content_hash, :size, :mtime_ns, :duration, :title, :artist, :album, :genre,"
-                " :probabilities, :embedding, :windows, :analysis, :analysed_at)", songs)
+                " :probabilities, :embedding, :windows, :analysed_at)", songs)
             self.db.executemany("DELETE FROM failures WHERE path = ?", [(s["path"],) for s in songs] + [(m[1],) for m in moves])
             self.db.executemany("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
                                 [(*f, time.time()) for f in failures])
@@ -183,7 +261,7 @@ class Library:
         embeddings = np.stack([np.frombuffer(r[2], np.float32) for r in rows])
         return ids, song_vectors(probabilities, embeddings, genre_weight)
 
-    def write_index(self, genre_weight: float, settings: LibraryConfig) -> faiss.Index:
+    def write_vector_index(self, genre_weight: float, settings: LibraryConfig) -> faiss.Index:
         """The inner-product index of every song, written atomically and stamped: exact up to
         `settings.exact_up_to` songs; above, an IVF index over sqrt(songs) k-means clusters
         (trained here: 12 s for 10^6 songs on two cores), whose distances are still exact."""
@@ -204,12 +282,12 @@ class Library:
         self.set_meta(index_version=version, index_made_for=[genre_weight, settings.exact_up_to])
         return self._searchable(index, settings)
 
-    def load_index(self, genre_weight: float, settings: LibraryConfig) -> faiss.Index:
+    def load_vector_index(self, genre_weight: float, settings: LibraryConfig) -> faiss.Index:
         """The vector index, rebuilt first if it is missing, behind the rows or made for other settings."""
         current = (self.meta("index_version") == self.version() and self.index_path.is_file()
                    and self.meta("index_made_for") == [genre_weight, settings.exact_up_to])
         if not current:
-            return self.write_index(genre_weight, settings)
+            return self.write_vector_index(genre_weight, settings)
         return self._searchable(faiss.read_index(str(self.index_path)), settings)
 
     @staticmethod

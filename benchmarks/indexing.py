@@ -1,7 +1,7 @@
 """Indexing a music library: songs per hour on this machine's cores, and what analysing fewer
 windows per song, or running the network in bf16, costs in agreement with the full analysis.
 
-    python benchmarks/library.py [--cache DIR] [--settings fp32:all,bf16:all,bf16:6,...] [--songs N]
+    python benchmarks/indexing.py [--cache DIR] [--settings fp32:all,bf16:all,bf16:6,...] [--songs N]
 
 Songs: real full-length music from Debian's packages `warzone2100-music` (Opus) and
 `hyperrogue-music` (ogg), fetched with `apt-get download` and unpacked with `dpkg -x` into
@@ -38,8 +38,9 @@ from data.audio import load_audio, open_song
 from data.windows import read_windows
 from model.predict import GenrePredictor, WindowClassifier
 from serving.config import load_config
-from serving.library.index import analysis_settings, embedded, index_library, scan
-from serving.library.store import Library
+from library.indexer import analysis_settings, embedded, index_library
+from library.scan import scan
+from library.store import Library
 from training.import_keras import keras_artifact
 
 PACKAGES = ("warzone2100-music", "hyperrogue-music")
@@ -124,11 +125,11 @@ def main() -> None:
         most = None if count == "all" else int(count)
         with tempfile.TemporaryDirectory() as tmp:
             library = Library(tmp)
-            classifier = classifiers[precision]
+            analysing = GenrePredictor(artifact, classifiers[precision])
             cpu = cpu_seconds()
             settings = config.library.model_copy(update={"max_windows": most})
-            summary = index_library(folder, library, embedded(predictor.analyzer, classifier, settings), artifact.labels,
-                                    analysis_settings("keras", artifact, classifier, most), config.genre_weight,
+            summary = index_library(folder, library, embedded(analysing, settings), artifact.labels,
+                                    analysis_settings("keras", analysing, most), config.genre_weight,
                                     settings, progress=False)
             cpu = cpu_seconds() - cpu
             genres = {Path(s.path).name: s.genre for s in library.songs()}

@@ -1,6 +1,7 @@
-"""Recommendation from genre distributions and CRNN embeddings: pure functions on arrays.
+"""Recommendation from genre distributions and embeddings: pure functions on arrays, and the
+plain ranked answer (`rank`) that the library's queries and the services' file candidates share.
 
-Nothing here knows about HTTP, files or BentoML, so every rule is tested in milliseconds.
+Nothing here knows about HTTP, files, torch or BentoML, so every rule is tested in milliseconds.
 
 - taste profile: the mean genre distribution of the favourites;
 - favourite genre: the old project's rule, the most frequent top genre among favourites, ties
@@ -15,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from model.song import SongPrediction
 
 
 class NoFavouritesError(ValueError):
@@ -97,3 +100,58 @@ def taste_vector(favourite_probs: np.ndarray, favourite_embeddings: np.ndarray, 
 def score_of(inner_products: np.ndarray, genre_weight: float) -> np.ndarray:
     """`rank_candidates`' score from the inner product of a song vector and a taste vector."""
     return inner_products + (1 - genre_weight) / 2
+
+
+@dataclass(frozen=True)
+class Match:
+    """A ranked candidate and why it ranks there."""
+
+    song: SongPrediction
+    score: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Candidates ranked against favourites (or against one song, for "similar")."""
+
+    favourite_genre: str
+    profile: np.ndarray  # the favourites' mean distribution
+    favourites: list[SongPrediction]
+    matches: list[Match]  # best first
+
+
+def rank(favourites: list[SongPrediction], candidates: list[SongPrediction], top_k: int | None,
+         genre_weight: float) -> Ranking:
+    """Profile, favourite genre, and the best `top_k` candidates with their reasons. Raises
+    `NoFavouritesError` when there is no favourite."""
+    _require_favourites(np.zeros((len(favourites), 1)))
+    labels = favourites[0].labels
+    probabilities = np.stack([s.probabilities for s in favourites])
+    embeddings = np.stack([s.embedding for s in favourites])
+    top = labels[favourite_genre(probabilities)]
+    ranked = rank_candidates(
+        probabilities, embeddings, _stack(candidates, "probabilities", len(labels)),
+        _stack(candidates, "embedding", embeddings.shape[1]), top_k, genre_weight,
+    )
+    return Ranking(top, taste_profile(probabilities), favourites,
+                   [Match(candidates[r.index], r.score, _reason(r, candidates[r.index], favourites, top)) for r in ranked])
+
+
+def _stack(songs: list[SongPrediction], attribute: str, width: int) -> np.ndarray:
+    """One row per song of `attribute`; (0, width) when there are no songs."""
+    return np.stack([getattr(s, attribute) for s in songs]) if songs else np.zeros((0, width))
+
+
+def _reason(ranked: Ranked, song: SongPrediction, favourites: list[SongPrediction], top: str) -> str:
+    """Why a candidate ranks where it does: its genre against the favourites', both matches, and
+    the favourite it sounds closest to."""
+    genre = f"{song.genre} ({float(song.probabilities.max()):.0%})"
+    if len(favourites) == 1:  # "similar": one song, no favourite genre to speak of
+        asked = favourites[0]
+        genre += f", like {asked.name}" if song.genre == asked.genre else f", {asked.name} is {asked.genre}"
+        closest = ""
+    else:
+        genre += ", your favourite genre" if song.genre == top else f", not your favourite {top}"
+        closest = f", closest to {favourites[ranked.nearest_favourite].name}"
+    return f"{genre}; genre match {ranked.genre_similarity:.2f}, sound match {ranked.sound_similarity:.2f}{closest}"

@@ -1,0 +1,136 @@
+"""Questions answered from a library's stored vectors, with no song decoded and no network loaded.
+
+`LibraryQueries` holds the songs and the vector index (reloaded when the library changes, so
+a re-indexed library is picked up without a restart). One library is analysed by one model:
+asked on behalf of another model, it refuses (`ModelMismatch`) rather than compare two
+networks' numbers. The query vector of `recommend` is the favourites' taste
+(`library.ranking.taste_vector`), that of `similar` the song's own vector: the vector index
+returns the best candidates, which `library.ranking.rank` then ranks and explains, exactly as
+when candidates are given as files.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from library.ranking import Ranking, rank, taste_vector
+from library.settings import LibraryConfig
+from library.store import Library, Song
+from model.song import SongPrediction
+
+
+class ModelMismatch(Exception):
+    """The library was analysed by another model than the one asking."""
+
+
+class SongNotFound(KeyError):
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def check_model(library: Library, model: str) -> None:
+    """Refuse `model` (tag:version) unless it is the model that analysed `library`."""
+    analysed_with = library.model()
+    if analysed_with is not None and analysed_with != model:
+        folder = library.meta("folder") or "MUSIC_DIR"
+        raise ModelMismatch(
+            f"the library in {library.folder} was analysed with {analysed_with}, not {model}: the two networks' "
+            f"numbers do not compare. Ask with --model {analysed_with}, or re-analyse the library with {model}: "
+            f"python -m serving --library {library.folder} --model {model} index {folder}")
+
+
+class LibraryQueries:
+    def __init__(self, library: Library, genre_weight: float, settings: LibraryConfig, model: str | None = None):
+        """Queries on `library` for `model` (tag:version; None: whichever analysed it)."""
+        if model is not None:
+            check_model(library, model)
+        self.library, self.genre_weight, self.settings = library, genre_weight, settings
+        self.labels = library.labels()
+        self.version = -1
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Reload songs and vectors if the library changed since they were read."""
+        version = self.library.version()
+        if version == self.version:
+            return
+        self.vector_index = self.library.load_vector_index(self.genre_weight, self.settings)
+        self.songs = {song.id: song for song in self.library.songs()}
+        self.by_path = {song.path: song for song in self.songs.values()}
+        self.copies: dict[str, set[int]] = {}  # content hash -> ids: a song's exact duplicates
+        for song in self.songs.values():
+            self.copies.setdefault(song.content_hash, set()).add(song.id)
+        self.labels = self.library.labels()
+        self.version = version
+
+    def song(self, song_id: int) -> Song:
+        found = self.songs.get(song_id)
+        if found is None:
+            raise SongNotFound(f"no song {song_id} in the library")
+        return found
+
+    def prediction(self, song: Song) -> SongPrediction:
+        """A library song as ranking takes songs."""
+        return SongPrediction(song.name, self.labels, song.probabilities, song.embedding, [], song.duration, song.id,
+                              song.path)
+
+    def stored(self, path: str | Path) -> SongPrediction | None:
+        """The stored answer for the file at `path`, if the library holds it."""
+        song = self.by_path.get(str(Path(path).resolve()))
+        return self.prediction(song) if song is not None else None
+
+    def search(self, query: str, limit: int) -> tuple[int, list[Song]]:
+        """Songs by what a person remembers of them: (how many hold every word of `query` in their
+        title, artist, album or file name, in any case and order; the first `limit` of them by
+        "artist - title"). An empty query matches every song."""
+        words = query.casefold().split()
+        found = sorted((s for s in self.songs.values() if _matches(s, words)), key=lambda s: s.label().casefold())
+        return len(found), found[:limit]
+
+    def recommend(self, favourites: list[SongPrediction], top_k: int, genre: str | None = None,
+                  max_per_artist: int | None = None) -> Ranking:
+        """The library's songs best matching the favourites (the favourites themselves and their
+        exact duplicates left out), ranked and explained as `recommend` does with candidates.
+        Raises `NoFavouritesError` without favourites."""
+        self.refresh()
+        probabilities = np.stack([s.probabilities for s in favourites]) if favourites else np.zeros((0, len(self.labels)))
+        embeddings = np.stack([s.embedding for s in favourites]) if favourites else np.zeros((0, 1))
+        query = taste_vector(probabilities, embeddings, self.genre_weight)
+        excluded = {s.song_id for s in favourites}.union(
+            *(self.copies[self.songs[s.song_id].content_hash] for s in favourites if s.song_id in self.songs))
+        candidates = self._search(query, excluded, top_k, genre, max_per_artist)
+        return rank(favourites, [self.prediction(s) for s in candidates], top_k, self.genre_weight)
+
+    def _search(self, query: np.ndarray, excluded: set[int | None], top_k: int, genre: str | None,
+                max_per_artist: int | None) -> list[Song]:
+        """The best `top_k` songs for `query` that pass the filters, best first; the vector index
+        is asked for more until enough pass or it has no more."""
+        wanted = top_k + len(excluded)
+        while True:
+            k = min(self.vector_index.ntotal, wanted)
+            if k == 0:
+                return []
+            _, ids = self.vector_index.search(query[None].astype(np.float32), k)
+            kept, per_artist = [], Counter()
+            for song_id in ids[0]:
+                song = self.songs.get(int(song_id))
+                if song is None or song.id in excluded or (genre and song.genre != genre):
+                    continue
+                if max_per_artist and song.artist:
+                    if per_artist[song.artist] >= max_per_artist:
+                        continue
+                    per_artist[song.artist] += 1
+                kept.append(song)
+                if len(kept) == top_k:
+                    return kept
+            if k == self.vector_index.ntotal:
+                return kept
+            wanted *= 4
+
+
+def _matches(song: Song, words: list[str]) -> bool:
+    text = " ".join(part for part in (song.title, song.artist, song.album, song.name) if part).casefold()
+    return all(word in text for word in words)

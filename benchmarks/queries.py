@@ -117,7 +117,7 @@ def main() -> None:
                 chosen = (n > config.library.exact_up_to) == (kind == "ivf")
                 build = {**params, "index": kind, "library_default": chosen, **({"probes": settings.probes} if kind == "ivf" else {})}
                 emit("queries", "build_seconds", time.perf_counter() - started, "s", **build)
-                emit("queries", "index_file_bytes_per_song", library.index_path.stat().st_size / n, "B", **build)
+                emit("queries", "index_file_bytes_per_song", library.vector_index_path.stat().st_size / n, "B", **build)
                 for query, batch in (("recommend", tastes), ("similar", singles)):
                     times, found = timed_searches(index, batch, K)
                     _, truth = exact.search(batch, K)

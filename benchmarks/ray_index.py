@@ -107,7 +107,7 @@ def bytes_per_song(source: Path, n: int, genre_weight: float, settings: LibraryC
             library.write(rows, [], [], [])
         library.load_vector_index(genre_weight, settings)
         library.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        sizes = library.db_path.stat().st_size / n, library.index_path.stat().st_size / n
+        sizes = library.db_path.stat().st_size / n, library.vector_index_path.stat().st_size / n
         library.close()
     return sizes
 

@@ -116,8 +116,9 @@ def test_library_questions_load_no_torch_and_an_old_library_file_is_upgraded(tmp
     assert "library" in imported and "faiss" in imported
     assert not {"torch", "torchaudio", "bentoml", "lightning", "mlflow"} & imported
     with sqlite3.connect(library / "library.db") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
         assert "analysis" not in {row[1] for row in db.execute("PRAGMA table_info(songs)")}
+        assert db.execute("SELECT path FROM roots").fetchall() == [("/tmp/fx/music",)]  # the folder it was indexed from
 
 
 def test_a_library_file_this_version_cannot_read_is_refused_with_the_rebuild_command(tmp_path):
@@ -153,7 +154,7 @@ def test_a_library_answers_only_with_the_model_that_analysed_it(music, packaged,
                           cwd=tmp_path, env=packaged, check=False)
         assert done.returncode != 0 and done.stdout == "", done.stdout  # a refusal, no answer
         assert f"analysed with {analysed_with}, not {other_model}" in done.stderr
-        assert f"python -m serving --library {indexed} --model {other_model} index {music}" in done.stderr
+        assert done.stderr.rstrip().endswith(f"python -m serving --library {indexed} --model {other_model} index")
     # its own model, named by version or by "latest", answers
     for tag in (analysed_with, "genre-crnn:latest"):
         done = run_module("serving", "--library", str(indexed), "--model", tag, "similar", str(song), "--json",
@@ -214,3 +215,53 @@ def test_the_service_answers_from_the_library(music, packaged, indexed, tmp_path
         by_upload = client.post("/similar", files=[("audio", (upload.name, upload.read_bytes()))], data={"top_k": 2})
         assert by_upload.status_code == 200 and len(by_upload.json()["recommendations"]) == 2
         assert client.post("/similar", data={"song_id": 999999}).status_code == 404
+
+
+def test_a_library_knows_its_folders_and_never_empties_itself_by_mistake(music, packaged, tmp_path):
+    generated = music / "generated" / "genres_original"
+    folder, more, library = tmp_path / "music", tmp_path / "more", tmp_path / "library"
+    for genre in ("blues", "jazz", "metal"):
+        shutil.copy(generated / genre / f"{genre}.00000.wav", (folder / genre).mkdir(parents=True) or folder / genre)
+    shutil.copy(generated / "rock" / "rock.00000.wav", more.mkdir() or more)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return run_module("serving", "--library", str(library), "index", *args, cwd=tmp_path, env=packaged, check=False)
+
+    def stored() -> list[str]:
+        return sorted(p for (p,) in rows(library, "SELECT path FROM songs"))
+
+    assert "analysed 3, unchanged 0, moved 0, removed 0, failed 0" in run(str(folder)).stdout
+    songs = stored()
+    # a folder that is not the library's: refused, nothing changed
+    (tmp_path / "empty").mkdir()
+    wrong = run(str(tmp_path / "empty"))
+    assert wrong.returncode != 0 and wrong.stderr.startswith("error: ") and "Traceback" not in wrong.stderr
+    assert f"indexes {folder}, not {tmp_path / 'empty'}: nothing changed" in wrong.stderr and "--add" in wrong.stderr
+    assert stored() == songs
+    # another folder holding no audio, even when asked to add it
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "read me.txt").write_text("not music")
+    (notes / "cover.png").write_bytes(b"\x89PNG not music")
+    none = run(str(notes), "--add")
+    assert none.returncode != 0 and f"no audio files found under {notes} (looked for " in none.stderr
+    assert ".mp3" in none.stderr and ".ogg" in none.stderr
+    assert rows(library, "SELECT path FROM roots") == [(str(folder),)] and stored() == songs
+    # the folder gone (an unmounted disk): refused, every song kept; back again, nothing to do
+    folder.rename(tmp_path / "away")
+    missing = run()
+    assert missing.returncode != 0 and f"{folder} is missing; the library holds 3 songs there and keeps them" in missing.stderr
+    assert f"python -m serving --library {library} index --prune" in missing.stderr and stored() == songs
+    (tmp_path / "away").rename(folder)
+    assert "analysed 0, unchanged 3, moved 0, removed 0, failed 0" in run().stdout
+    # a second folder, asked for; afterwards `index` alone covers both
+    added = run(str(more), "--add")
+    assert "analysed 1, unchanged 3," in added.stdout and f"from {folder}, {more}" in added.stdout
+    assert "analysed 0, unchanged 4, moved 0, removed 0, failed 0" in run().stdout
+    # the songs deleted for real: refused until --prune confirms it
+    for song in folder.rglob("*.wav"):
+        song.unlink()
+    emptied = run()
+    assert emptied.returncode != 0 and f"no audio files found under {folder}" in emptied.stderr and len(stored()) == 4
+    pruned = run("--prune")
+    assert "removed 3" in pruned.stdout and stored() == [str(more / "rock.00000.wav")]

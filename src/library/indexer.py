@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from data.probe import AudioDecodeError
+from data.probe import AUDIO_SUFFIXES, AudioDecodeError
 from data.tags import Tags, read_tags
 from data.threads import ordered_map
-from library.scan import FileState, plan, scan
+from library.scan import FileState, Scan, plan, scan, under
 from library.settings import Engine as EngineName
 from library.settings import LibraryConfig
 from library.store import Library
@@ -44,6 +44,7 @@ class Summary:
     failed_before: int = 0
     seconds: float = 0.0
     reanalysed_all: str | None = None
+    unreadable: list[str] = field(default_factory=list)  # what could not be read, its songs kept
 
     def lines(self) -> list[str]:
         rate = self.analysed / self.seconds * 3600 if self.seconds and self.analysed else 0.0
@@ -52,6 +53,7 @@ class Summary:
                      f"failed {len(self.failed)}" + (f" (+{self.failed_before} unchanged since they failed)" if self.failed_before else "")
                      + f"; {self.seconds:.1f} s, {rate:,.0f} songs/h")
         lines += [f"failed: {path}: {reason}" for path, reason in self.failed]
+        lines += [f"could not read {path}: what the library holds there is kept" for path in self.unreadable]
         return lines
 
 
@@ -109,21 +111,80 @@ def engine(name: EngineName, predictor: GenrePredictor, settings: LibraryConfig,
     return embedded(predictor, settings)
 
 
+class IndexRefused(Exception):
+    """An index run that would lose songs or index nothing; the message says why and what to run."""
+
+
+def roots_to_index(library: Library, folder: str | Path | None, add: bool, prune: bool) -> tuple[list[str], Scan]:
+    """The library's folders with `folder` (a root already, or a new one: the first, or one
+    `add`ed), and what they hold. Refuses (`IndexRefused`) a folder that is not one of the
+    library's without `add`, a new folder without audio, and a folder that is missing, unreadable
+    or empty while the library holds songs there unless `prune` confirms they are gone (a
+    missing folder is then forgotten)."""
+    roots = library.roots()
+    if folder is None and not roots:
+        raise IndexRefused(f"the library in {library.folder} has no music folder yet: give one (index MUSIC_DIR)")
+    new = None if folder is None or str(Path(folder).resolve()) in roots else str(Path(folder).resolve())
+    if new is not None and roots and not add:
+        raise IndexRefused(f"the library in {library.folder} indexes {', '.join(roots)}, not {new}: nothing changed. "
+                           f"Add it as another folder with --add, or name the library's folder (or none, for all)")
+    if new is not None and not Path(new).is_dir():
+        raise IndexRefused(f"no such folder: {new}")
+    for root in roots if new is None else [*roots, new]:
+        if any(under(root, other) or under(other, root) for other in roots if other != root):
+            raise IndexRefused(f"{root} lies inside another folder of the library ({', '.join(roots)})")
+    found = scan(roots if new is None else [*roots, new])
+    stored = [*library.files(), *library.failures()]
+    for root in roots if new is None else [*roots, new]:
+        why = _why_nothing_there(root, found)
+        if why is None:
+            continue
+        held = sum(under(path, root) for path in stored)
+        if root == new:
+            raise IndexRefused(why)
+        if held and not prune:
+            raise IndexRefused(f"{why}; the library holds {held} songs there and keeps them (an unmounted disk?). "
+                               f"If they are really gone: python -m serving --library {library.folder} index --prune")
+        if not Path(root).is_dir():
+            library.forget_root(root)
+    if new is not None:
+        library.add_root(new)
+    return library.roots(), found
+
+
+def _why_nothing_there(root: str, found: Scan) -> str | None:
+    """Why `root` yields no song (missing, unreadable, no audio files), or None."""
+    if not Path(root).is_dir():
+        return f"{root} is missing"
+    if root in found.unreadable:
+        return f"{root} cannot be read"
+    if not any(under(f.path, root) for f in found.files):
+        return f"no audio files found under {root} (looked for {', '.join(sorted(AUDIO_SUFFIXES))})"
+    return None
+
+
 def index_library(
-    folder: str | Path, library: Library, analyse: Engine, labels: list[str],
+    folder: str | Path | None, library: Library, analyse: Engine, labels: list[str],
     analysis: dict[str, Any], genre_weight: float, settings: LibraryConfig, progress: bool = True,
+    add: bool = False, prune: bool = False, found: Scan | None = None,
 ) -> Summary:
-    """Bring `library` up to date with `folder`, the new and changed files analysed by `analyse`
-    (an `engine`); what was done, for printing."""
+    """Bring `library` up to date with its folders (`roots_to_index`: `folder` one of them, or
+    added; None: all of them), the new and changed files analysed by `analyse` (an `engine`);
+    what was done, for printing. Raises `IndexRefused` before changing anything it should not.
+    `found`: what `roots_to_index` answered, where the caller asked it first (the CLI does,
+    before it loads the network)."""
     started = time.perf_counter()
     summary = Summary()
+    if found is None:
+        _, found = roots_to_index(library, folder, add, prune)
     stored = library.meta("analysis")
     if stored is not None and stored != analysis:
         changed = sorted(k for k in analysis if stored.get(k) != analysis[k])
         summary.reanalysed_all = f"the analysis settings differ from the library's ({', '.join(changed)})"
         library.clear()
-    library.set_meta(analysis=analysis, labels=labels, folder=str(Path(folder).resolve()))
-    todo = plan(library, scan(folder), settings.threads)
+    library.set_meta(analysis=analysis, labels=labels)
+    todo = plan(library, found, settings.threads)
+    summary.unreadable = found.unreadable
     summary.moved = sum(old != new for old, new, *_ in todo.moves)
     summary.unchanged = todo.unchanged + len(todo.moves) - summary.moved  # touched: same content
     summary.failed_before = todo.failed_before

@@ -35,11 +35,10 @@ def check_model(library: Library, model: str) -> None:
     """Refuse `model` (tag:version) unless it is the model that analysed `library`."""
     analysed_with = library.model()
     if analysed_with is not None and analysed_with != model:
-        folder = library.meta("folder") or "MUSIC_DIR"
         raise ModelMismatch(
             f"the library in {library.folder} was analysed with {analysed_with}, not {model}: the two networks' "
             f"numbers do not compare. Ask with --model {analysed_with}, or re-analyse the library with {model}: "
-            f"python -m serving --library {library.folder} --model {model} index {folder}")
+            f"python -m serving --library {library.folder} --model {model} index")
 
 
 class LibraryQueries:

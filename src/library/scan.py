@@ -1,5 +1,6 @@
-"""What changed in a music folder since the library last saw it: new, changed, moved, touched,
-removed. Files are compared by size and modification time; only those that differ are hashed."""
+"""What changed in a library's folders since it last saw them: new, changed, moved, touched,
+removed. Files are compared by size and modification time; only those that differ are hashed.
+A folder that cannot be listed is reported, and the songs under it are kept."""
 
 from __future__ import annotations
 
@@ -29,16 +30,31 @@ class Plan:
     failed_before: int = 0  # unchanged files that could not be analysed last time
 
 
-def scan(folder: str | Path) -> list[FileState]:
-    """Every audio file under `folder` (recursively, links followed), sorted by path."""
-    found = []
-    for root, _, names in os.walk(Path(folder).resolve(), followlinks=True):
-        for name in names:
-            path = Path(root, name)
-            if path.suffix.lower() in AUDIO_SUFFIXES:
-                stat = path.stat()
-                found.append(FileState(str(path), stat.st_size, stat.st_mtime_ns))
-    return sorted(found, key=lambda f: f.path)
+@dataclass
+class Scan:
+    files: list[FileState]  # every audio file found, sorted by path
+    unreadable: list[str]  # folders (or files) that could not be read: what is under them is not "removed"
+
+
+def scan(folders: list[str]) -> Scan:
+    """Every audio file under `folders` (recursively, links followed)."""
+    found, unreadable = [], []
+    for folder in folders:
+        for root, _, names in os.walk(folder, followlinks=True, onerror=lambda error: unreadable.append(error.filename)):
+            for name in names:
+                path = Path(root, name)
+                if path.suffix.lower() in AUDIO_SUFFIXES:
+                    try:
+                        stat = path.stat()
+                    except OSError:  # a broken link, or gone since it was listed
+                        unreadable.append(str(path))
+                        continue
+                    found.append(FileState(str(path), stat.st_size, stat.st_mtime_ns))
+    return Scan(sorted(found, key=lambda f: f.path), unreadable)
+
+
+def under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def content_hash(path: str) -> str:
@@ -50,11 +66,13 @@ def content_hash(path: str) -> str:
     return digest.hexdigest()
 
 
-def plan(library: Library, files: list[FileState], threads: int) -> Plan:
-    """What to do with each file: leave, analyse, move, or remove."""
+def plan(library: Library, found: Scan, threads: int) -> Plan:
+    """What to do with each file: leave, analyse, move, or remove (never what lies under a
+    folder that could not be read)."""
+    files = found.files
     known, failures = library.files(), library.failures()
     hashes = dict(library.db.execute("SELECT path, content_hash FROM songs"))
-    present = {f.path for f in files}
+    present = {f.path for f in files} | {p for p in [*known, *failures] if any(under(p, u) for u in found.unreadable)}
     result, candidates = Plan(), []
     for f in files:
         if known.get(f.path) == (f.size, f.mtime_ns):

@@ -29,7 +29,7 @@ import numpy as np
 from library.ranking import song_vectors
 from library.settings import LibraryConfig
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE songs (
     id INTEGER PRIMARY KEY,
@@ -54,6 +54,7 @@ CREATE TABLE failures (
     failed_at REAL NOT NULL
 );
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL);
 """
 
 
@@ -68,8 +69,17 @@ def _drop_per_song_analysis(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE songs DROP COLUMN analysis")
 
 
+def _folders_as_roots(db: sqlite3.Connection) -> None:
+    """1 -> 2: a library knows every folder it indexes (its roots), not only the last one named."""
+    db.execute("CREATE TABLE roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL)")
+    row = db.execute("SELECT value FROM meta WHERE key = 'folder'").fetchone()
+    if row is not None:
+        db.execute("INSERT INTO roots VALUES (?, ?)", (json.loads(row[0]), time.time()))
+        db.execute("DELETE FROM meta WHERE key = 'folder'")
+
+
 # MIGRATIONS[n] upgrades a file of version n to n + 1.
-MIGRATIONS = [_drop_per_song_analysis]
+MIGRATIONS = [_drop_per_song_analysis, _folders_as_roots]
 TABLES_OF_VERSION_0 = {"songs", "failures", "meta"}
 
 
@@ -116,7 +126,7 @@ class Library:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.db_path, self.index_path = self.folder / "library.db", self.folder / "library.faiss"
+        self.db_path, self.vector_index_path = self.folder / "library.db", self.folder / "library.faiss"
         # The service opens a library in one thread and reads it in another (never two at once).
         self.db = sqlite3.connect(self.db_path, timeout=30, check_same_thread=False, isolation_level=None)
         try:
@@ -184,6 +194,18 @@ class Library:
     def model(self) -> str | None:
         """The model (tag:version) that analysed the songs; None before the first analysis."""
         return (self.meta("analysis") or {}).get("model")
+
+    def roots(self) -> list[str]:
+        """The folders this library indexes (absolute), in the order they were added."""
+        return [p for (p,) in self.db.execute("SELECT path FROM roots ORDER BY added_at, path")]
+
+    def add_root(self, path: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO roots VALUES (?, ?)", (path, time.time()))
+
+    def forget_root(self, path: str) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM roots WHERE path = ?", (path,))
 
     def labels(self) -> list[str]:
         """The analysing model's labels: what each stored probability is the share of."""
@@ -276,19 +298,19 @@ class Library:
             index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
             if len(ids):
                 index.add_with_ids(vectors, ids)
-        partial = self.index_path.with_suffix(f".faiss.part{os.getpid()}")
+        partial = self.vector_index_path.with_suffix(f".faiss.part{os.getpid()}")
         faiss.write_index(index, str(partial))
-        os.replace(partial, self.index_path)
+        os.replace(partial, self.vector_index_path)
         self.set_meta(index_version=version, index_made_for=[genre_weight, settings.exact_up_to])
         return self._searchable(index, settings)
 
     def load_vector_index(self, genre_weight: float, settings: LibraryConfig) -> faiss.Index:
         """The vector index, rebuilt first if it is missing, behind the rows or made for other settings."""
-        current = (self.meta("index_version") == self.version() and self.index_path.is_file()
+        current = (self.meta("index_version") == self.version() and self.vector_index_path.is_file()
                    and self.meta("index_made_for") == [genre_weight, settings.exact_up_to])
         if not current:
             return self.write_vector_index(genre_weight, settings)
-        return self._searchable(faiss.read_index(str(self.index_path)), settings)
+        return self._searchable(faiss.read_index(str(self.vector_index_path)), settings)
 
     @staticmethod
     def _searchable(index: faiss.Index, settings: LibraryConfig) -> faiss.Index:

@@ -4,7 +4,7 @@
     python -m serving classify FILE... [--json] [--plots DIR]
     python -m serving recommend --favorites LIST [--candidates LIST] [--top-k K] [--genre G]
                                 [--max-per-artist N] [--playlist OUT.m3u8] [--json] [--plots DIR]
-    python -m serving index MUSIC_DIR [--library DIR] [--engine {embedded,ray}] [--address ADDRESS]
+    python -m serving index [MUSIC_DIR] [--add] [--prune] [--library DIR] [--engine {embedded,ray}] [--address ADDRESS]
     python -m serving similar SONG [--top-k K] [--genre G] [--max-per-artist N] [--playlist OUT.m3u8] [--json]
 
 List files hold one audio path per line, relative to the list file's folder; blank lines and
@@ -216,23 +216,24 @@ class Command:
         return 0
 
     def index(self) -> int:
-        from library.indexer import analysis_settings, engine, index_library
+        from library.indexer import IndexRefused, analysis_settings, engine, index_library, roots_to_index
 
-        if not self.args.music_dir.is_dir():
-            sys.exit(f"error: no such folder: {self.args.music_dir}")
-        predictor, settings = self.model.predictor, self.config.library
+        settings = self.config.library
         try:
+            _, found = roots_to_index(self.library, self.args.music_dir, self.args.add, self.args.prune)  # before the network loads
+            predictor = self.model.predictor
             analyse = engine(self.args.engine, predictor, settings, self.config.backend, self.config.network_batch,
                              self.args.address)
-        except ValueError as exc:
+            summary = index_library(
+                self.args.music_dir, self.library, analyse, predictor.labels,
+                analysis_settings(self.model.tag, predictor, settings.max_windows), self.config.genre_weight, settings,
+                found=found,
+            )
+        except (ValueError, IndexRefused) as exc:
             sys.exit(f"error: {exc}")
-        summary = index_library(
-            self.args.music_dir, self.library, analyse, predictor.labels,
-            analysis_settings(self.model.tag, predictor, settings.max_windows), self.config.genre_weight, settings,
-        )
         for line in summary.lines():
             print(line)
-        print(f"library: {self.library.count()} songs in {self.library.db_path}")
+        print(f"library: {self.library.count()} songs in {self.library.db_path}, from {', '.join(self.library.roots())}")
         return 0
 
     def write_plots(self, songs: list[SongPrediction]) -> None:
@@ -259,8 +260,12 @@ def parser(config: ServingConfig) -> argparse.ArgumentParser:
     many.add_argument("--candidates", type=Path, help="list file of songs you don't know (default: the library)")
     near = commands.add_parser("similar", help="the library's songs closest to a song")
     near.add_argument("song", type=Path, help="a song of the library, or any audio file")
-    build = commands.add_parser("index", help="analyse a music folder into the library (only what changed)")
-    build.add_argument("music_dir", type=Path)
+    build = commands.add_parser("index", help="analyse the library's music folders (only what changed)")
+    build.add_argument("music_dir", type=Path, nargs="?",
+                       help="the library's folder (the first time: the folder to index); default: all its folders")
+    build.add_argument("--add", action="store_true", help="index MUSIC_DIR as another folder of the library")
+    build.add_argument("--prune", action="store_true",
+                       help="confirm that the songs of a missing or emptied folder are gone (else they are kept)")
     build.add_argument("--engine", choices=("embedded", "ray"), default="embedded",
                        help="embedded: this process (default); ray: a Ray cluster (pip install -e \".[cluster]\")")
     build.add_argument("--address", help="the Ray cluster's address (auto, HOST:PORT or ray://HOST:10001); "

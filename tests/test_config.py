@@ -16,6 +16,7 @@ from data.windows import WindowConfig
 from model.networks import build_network
 from serving.config import load_config
 from training.config import compose_config
+from training.errors import check_arguments
 
 EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
 TRAINERS = sorted(p.stem for p in (REPO / "conf" / "trainer").glob("*.yaml"))
@@ -31,6 +32,7 @@ def test_every_experiment_composes_with_every_trainer(experiment, trainer):
     assert cfg.model.network.n_mels == spectrogram.n_mels and windows.mode == "sliding"
     for spec in [cfg.trainer, cfg.logger, cfg.data, cfg.model, *cfg.callbacks.values()]:
         assert get_class(spec._target_)  # every target imports
+    check_arguments(cfg)  # and takes every key its block gives it
     assert cfg.tracking.ranking_metric == f"best_{cfg.callbacks.model_checkpoint.monitor}"
     assert (trainer == "ddp") == (cfg.trainer.get("strategy") == "ddp")
 

@@ -50,11 +50,11 @@ def test_no_run_leaves_the_store_as_it_was(tmp_path):
     assert _models(tmp_path / "home") == []
 
 
-def test_an_unreadable_checkpoint_is_refused(smoke_workdir, tmp_path):
+def test_an_unreadable_checkpoint_is_refused(tmp_path):
     """A finished run whose best checkpoint is garbage: refused, store untouched."""
     uri = f"sqlite:///{tmp_path / 'broken.db'}"
     client = MlflowClient(uri)
-    experiment = client.create_experiment("genre-classification")
+    experiment = client.create_experiment("genre-classification", artifact_location=(tmp_path / "artifacts").as_uri())
     run = client.create_run(experiment)
     broken = tmp_path / "best-epoch001.ckpt"
     broken.write_bytes(b"not a checkpoint")

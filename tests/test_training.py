@@ -10,7 +10,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import run_training
+from conftest import run_module, run_training
 
 
 def _runs(tracking_uri: str):
@@ -29,6 +29,13 @@ def test_smoke_run_reaches_90_percent_and_is_fully_tracked(smoke_workdir):
     assert {"test_window_acc", "test_macro_f1", "test_acc_jazz"} <= set(metrics)
     assert params["model.network.name"] == "crnn" and params["data.split"] == "random"
     assert params["features.spectrogram.n_mels"] == "64" and params["features.windows.seconds"] == "3.0"
+    # the keys a user overrides, each value once: no copy under data.spectrogram or model.network.n_mels
+    assert params["features.spectrogram.log"] == "db" and "data.spectrogram.log" not in params
+    assert "model.network.n_mels" not in params and "logger.tracking_uri" not in params
+    # where things are is a tag: the checkpoint folder (which resume finds the run by), the cache
+    assert "callbacks.model_checkpoint.dirpath" not in params and "data.cache_dir" not in params
+    assert tags["callbacks.model_checkpoint.dirpath"].endswith("/checkpoints") and tags["data.cache_dir"] == "cache/features"
+    assert not [m for m in metrics if m.startswith("lr-")]  # no scheduler: no flat learning-rate charts
     assert len(tags["git_commit"]) == 40 and tags["split"] == "random" and len(tags["feature_hash"]) == 12
     epochs = client.get_metric_history(run.info.run_id, "val_clip_acc")
     assert len(epochs) == int(params["trainer.max_epochs"])
@@ -131,3 +138,49 @@ def test_evaluate_reprints_the_test_metrics(smoke_workdir):
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(l for l in done.stdout.splitlines() if "test_clip_acc" in l)
     assert f"{runs[0].data.metrics['test_clip_acc']:.4f}" in line
+
+
+def _one_error_line(done) -> str:
+    """The command failed with one `error:` line, its last on stderr, and no traceback."""
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and done.stderr.splitlines()[-1] == errors[0], done.stderr[-3000:]
+    return errors[0]
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["experiment=crnn", "data.root=/nonexistent"], "error: no data set under /nonexistent: expected one sub-folder per label"),
+    (["experiment=smoke", "resume=true"], "error: resume=true: no unfinished run with a last.ckpt in MLflow experiment 'genre-classification'"),
+    (["trainer.max_epoch=3"], "error: unknown setting 'trainer.max_epoch' (did you mean trainer.max_epochs?)"),
+    (["+trainer.max_epoch=3"], "error: unknown setting 'trainer.max_epoch' (did you mean trainer.max_epochs or "),
+    (["experiment=smok"], "error: no experiment 'smok' (did you mean smoke?)"),
+])
+def test_a_users_mistake_is_one_line_and_starts_no_run(args, expected, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    done = run_module("training", *args, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri}, check=False)
+    assert _one_error_line(done).startswith(expected)
+    experiment = MlflowClient(uri).get_experiment_by_name("genre-classification")
+    assert experiment is None or not MlflowClient(uri).search_runs([experiment.experiment_id])
+
+
+def test_packaging_without_a_finished_run_is_one_line(tmp_path):
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "BENTOML_HOME": str(tmp_path / "home")}
+    done = run_module("training.package", cwd=tmp_path, env=env, check=False)
+    assert _one_error_line(done).startswith("error: nothing packaged: no MLflow experiment 'genre-classification'")
+
+
+def test_a_run_that_dies_after_starting_is_failed_in_mlflow(synthetic_root, tmp_path):
+    """Not RUNNING forever: FAILED, with the error as a tag. The Trainer's refusal is Hydra's
+    one-line report; an error inside fit is unexpected and keeps its traceback."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    data = ["experiment=smoke", f"data.root={synthetic_root}", "data.synthetic=null",
+            f"data.cache_dir={tmp_path / 'cache'}", "data.num_workers=0", "trainer.max_epochs=1"]
+    refused = run_module("training", *data, "+trainer.precision=bogus", cwd=tmp_path,
+                         env={"MLFLOW_TRACKING_URI": uri}, check=False)
+    assert "Precision 'bogus' is invalid" in _one_error_line(refused)
+    crashed = run_module("training", *data, "data.batch_size=0", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri}, check=False)
+    assert crashed.returncode == 1 and "Traceback" in crashed.stderr and "batch_size=0" in crashed.stderr
+    _, runs = _runs(uri)
+    assert [run.info.status for run in runs] == ["FAILED", "FAILED"]
+    assert "Precision 'bogus' is invalid" in runs[0].data.tags["error"]
+    assert runs[1].data.tags["error"].startswith("ValueError: ") and "batch_size=0" in runs[1].data.tags["error"]

@@ -50,7 +50,9 @@ class FeatureCache:
                 return exc
 
         results = ordered_map(compute, todo, workers)
-        bar = tqdm(zip(todo, results), total=len(todo), desc=f"log-mel cache {self.dir.name}", unit="clip")
+        # A bar only when there is something to compute (a run builds each split several times).
+        bar = tqdm(zip(todo, results), total=len(todo), desc=f"log-mel cache {self.dir.name}", unit="clip",
+                   disable=not todo)
         for clip, result in bar:
             if isinstance(result, AudioDecodeError):
                 log.warning("skipping %s: %s", clip.path, result.reason)

@@ -4,13 +4,16 @@
 import hydra
 from omegaconf import DictConfig
 
+from training.errors import one_line_errors
 from training.train import train
 
 
 @hydra.main(config_path="../../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    return train(cfg)
+    with one_line_errors():  # inside Hydra's job: Hydra adds no report line of its own
+        return train(cfg)
 
 
 if __name__ == "__main__":
-    main()
+    with one_line_errors():  # what Hydra cannot compose: a mistyped key or option
+        main()

@@ -22,6 +22,18 @@ def compose_config(*overrides: str) -> DictConfig:
         return compose("config", overrides=list(overrides))
 
 
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}: a config's settings under the keys a command line overrides."""
+    flat = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
 def feature_settings(*overrides: str) -> tuple[SpectrogramConfig, WindowConfig]:
     """The spectrogram and window settings of the composed config (features=choi, the faithful
     ones, unless `overrides` say otherwise, e.g. "features=keras"), checked by their schemas."""

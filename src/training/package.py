@@ -34,6 +34,9 @@ class PackagingError(RuntimeError):
     """Why nothing was packaged."""
 
 
+TRAIN_FIRST = "train a model first (python -m training experiment=smoke), or name the store with MLFLOW_TRACKING_URI"
+
+
 def choose_run(client: MlflowClient, experiment: str, metric: str, run_id: str | None) -> Run:
     if run_id:
         try:
@@ -45,7 +48,7 @@ def choose_run(client: MlflowClient, experiment: str, metric: str, run_id: str |
         return run
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        raise PackagingError(f"no MLflow experiment {experiment!r} at {client.tracking_uri}")
+        raise PackagingError(f"no MLflow experiment {experiment!r} at {client.tracking_uri}: {TRAIN_FIRST}")
     runs = [
         run for run in client.search_runs(
             [found.experiment_id], filter_string="attributes.status = 'FINISHED'",
@@ -54,7 +57,7 @@ def choose_run(client: MlflowClient, experiment: str, metric: str, run_id: str |
         if metric in run.data.metrics and BEST_CHECKPOINT_TAG in run.data.tags
     ]
     if not runs:
-        raise PackagingError(f"no finished run in {experiment!r} has the metric {metric!r} and a best checkpoint")
+        raise PackagingError(f"no finished run in {experiment!r} has the metric {metric!r} and a best checkpoint: {TRAIN_FIRST}")
     return runs[0]
 
 
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         model = package(MlflowClient(args.tracking_uri), args.experiment, args.metric, args.run_id, args.name, args.force,
                         not args.no_bf16_check)
     except PackagingError as exc:
-        sys.exit(f"nothing packaged: {exc}")
+        sys.exit(f"error: nothing packaged: {exc}")
     info = model.info.metadata
     score = info["metrics"].get(args.metric)
     print(f"{model.tag} holds MLflow run {info['mlflow_run_id']}"

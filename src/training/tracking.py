@@ -5,8 +5,11 @@ glance in `mlflow ui`."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -19,29 +22,23 @@ from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities import DatasetInput, InputTag
 from mlflow.tracking import MlflowClient
+from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 from omegaconf import DictConfig, OmegaConf
 
 from data.datamodule import FolderDataModule
+from training.config import flatten
 from training.results import class_report, confusion_figure
 
-CHECKPOINT_DIR_TAG = "checkpoint_dir"
+# The checkpoint folder, under its setting's key (a path, so a tag): resume=true finds runs by it.
+CHECKPOINT_DIR_TAG = "callbacks.model_checkpoint.dirpath"
+# An interpolation that only copies another key's value (`${features.spectrogram}`), no resolver.
+REFERENCE = re.compile(r"\$\{[^${}:]+\}")
 BEST_CHECKPOINT_TAG = "best_checkpoint"  # the artifact path of the best checkpoint
+ERROR_TAG = "error"  # why a FAILED run failed
 # MLflow opens an experiment with this tag on its training runs, not on its GenAI pages.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 # The MLflow context each split is used in, as the runs table's Datasets column shows it.
 SPLIT_CONTEXTS = {"train": "training", "valid": "validation", "test": "test"}
-
-
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"a.b": 1}: the resolved config as MLflow params."""
-    flat = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def git_commit() -> str:
@@ -90,7 +87,7 @@ def run_id_of_checkpoint(client: MlflowClient, experiment_name: str, checkpoint:
     if experiment is None:
         return None
     folder = str(checkpoint.resolve().parent).replace("'", "\\'")
-    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.{CHECKPOINT_DIR_TAG} = '{folder}'")
+    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{CHECKPOINT_DIR_TAG}` = '{folder}'")
     return runs[0].info.run_id if runs else None
 
 
@@ -106,13 +103,29 @@ def run_name(base: str, overrides: list[str], ignored: list[str]) -> str:
     return " ".join([base, *words])
 
 
+def settings(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, str]]:
+    """The resolved config as (params, tags), under the keys a command line overrides. A key that
+    only copies another (`data.spectrogram: ${features.spectrogram}`) is left out: its source
+    holds the value. Where things are on this machine (`tracking.path_keys`: the checkpoint
+    folder, the cache, the store) differs on every run, so it is a tag, not a param to compare."""
+    raw = flatten(OmegaConf.to_container(cfg, resolve=False))
+    copies = tuple(f"{key}." for key, value in raw.items() if isinstance(value, str) and REFERENCE.fullmatch(value))
+    resolved = {key: value for key, value in flatten(OmegaConf.to_container(cfg, resolve=True)).items()
+                if not f"{key}.".startswith(copies)}
+    paths = {key for key in resolved if any(fnmatch(key, pattern) for pattern in cfg.tracking.path_keys)}
+    return ({key: value for key, value in resolved.items() if key not in paths},
+            {key: str(resolved[key]) for key in paths})
+
+
 def record_new_run(logger: MLFlowLogger, cfg: DictConfig, data: FolderDataModule, checkpoint_dir: Path) -> None:
-    """What a new run starts with: the resolved config as params; commit, split, spectrogram
-    digest, data folder, network and checkpoint folder as tags (resume finds runs by the last);
-    the data of each split as an MLflow dataset input."""
-    logger.log_hyperparams(flatten(OmegaConf.to_container(cfg, resolve=True)))
+    """What a new run starts with: its settings as params and path tags (`settings`); commit,
+    split, spectrogram digest, data folder, network and checkpoint folder as tags (resume finds
+    runs by the last); the data of each split as an MLflow dataset input."""
+    params, path_tags = settings(cfg)
+    logger.log_hyperparams(params)
     log_data_inputs(logger.experiment, logger.run_id, data)
     tags = {
+        **path_tags,
         "git_commit": git_commit(),
         "split": data.split_name,
         "feature_hash": data.spectrogram.digest(),
@@ -122,6 +135,19 @@ def record_new_run(logger: MLFlowLogger, cfg: DictConfig, data: FolderDataModule
     }
     for key, value in tags.items():
         logger.experiment.set_tag(logger.run_id, key, value)
+
+
+@contextmanager
+def failed_on_error(client: MlflowClient, run_id: str | None) -> Iterator[None]:
+    """A run that dies of an exception ends FAILED, its error in the tag `error`, instead of
+    showing RUNNING forever (a killed process still does). `resume=true` continues either."""
+    try:
+        yield
+    except Exception as exc:
+        if run_id is not None:
+            client.set_tag(run_id, ERROR_TAG, f"{type(exc).__name__}: {exc}"[:MAX_TAG_VAL_LENGTH])
+            client.set_terminated(run_id, "FAILED")
+        raise
 
 
 def log_start(client: MlflowClient, run_id: str, source: str, head_kept: bool, before: dict[str, float]) -> None:

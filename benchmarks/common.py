@@ -3,14 +3,17 @@ model they measure (read from conf/, never restated here)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import platform
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,6 +54,30 @@ def emit(benchmark: str, figure: str, value: float, unit: str, **params) -> None
         "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(), "params": params,
     }), flush=True)
+
+
+def classify_concurrently(url: str, songs: list[Path], clients: int, per_client: int) -> tuple[list[tuple[float, httpx.Response]], float]:
+    """`clients` clients starting together, each posting `per_client` songs to /classify one after
+    another (client i from song i * per_client on, round the list): (seconds, answer) of every
+    request, and the seconds all of them took."""
+    start_together = threading.Barrier(clients)
+
+    def client(index: int) -> list[tuple[float, httpx.Response]]:
+        results = []
+        with httpx.Client(base_url=url, timeout=900) as http:
+            start_together.wait()
+            for i in range(per_client):
+                song = songs[(index * per_client + i) % len(songs)]
+                data = song.read_bytes()
+                sent = time.perf_counter()
+                answer = http.post("/classify", files={"audio": (song.name, data)})
+                results.append((time.perf_counter() - sent, answer))
+        return results
+
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        results = [r for rs in pool.map(client, range(clients)) for r in rs]
+    return results, time.perf_counter() - start
 
 
 def best_seconds(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> float:

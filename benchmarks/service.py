@@ -12,16 +12,13 @@ without HTTP in one process: decode, features (the song cut into windows), the n
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import bentoml
-import httpx
 import numpy as np
-from common import best_seconds, emit, faithful_artifact
+from common import best_seconds, classify_concurrently, emit, faithful_artifact
 from local_server import local_server
 
 from data.synthetic import generate
@@ -48,23 +45,8 @@ def offline_clips_per_second(artifact: ModelArtifact, clips: list[Path], classif
 
 def drive(url: str, clips: list[Path], clients: int, per_client: int) -> tuple[float, list[float], int]:
     """(throughput in requests/s, latencies in s, errors) for `clients` concurrent clients."""
-    payloads = [(c.name, c.read_bytes()) for c in clips]
-
-    def client(index: int) -> list[tuple[float, bool]]:
-        results = []
-        with httpx.Client(base_url=url, timeout=600) as http:
-            for i in range(per_client):
-                name, data = payloads[(index * per_client + i) % len(payloads)]
-                start = time.perf_counter()
-                ok = http.post("/classify", files={"audio": (name, data)}).status_code == 200
-                results.append((time.perf_counter() - start, ok))
-        return results
-
-    start = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-        results = [r for rs in pool.map(client, range(clients)) for r in rs]
-    elapsed = time.perf_counter() - start
-    return len(results) / elapsed, [r[0] for r in results], sum(not r[1] for r in results)
+    results, elapsed = classify_concurrently(url, clips, clients, per_client)
+    return len(results) / elapsed, [seconds for seconds, _ in results], sum(a.status_code != 200 for _, a in results)
 
 
 def main() -> None:

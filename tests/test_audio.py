@@ -55,7 +55,8 @@ def _wav(path, seconds, rate=22050, amplitude=0.5):
     "make,reason",
     [
         (lambda d: _file(d / "empty.wav", b""), "empty"),
-        (lambda d: _file(d / "song.mp3", b"this is not audio\n" * 50), "not a readable audio file"),
+        (lambda d: _file(d / "song.mp3", b"this is not audio\n" * 50), "not a readable audio file (unknown or corrupt format)"),
+        (lambda d: _file(d / "notes.md", b"# this is not audio\n" * 50), "not a readable audio file (unknown or corrupt format)"),
         (lambda d: d / "missing.ogg", "not found"),
         (lambda d: _wav(d / "short.wav", 0.1), "too short"),
         (lambda d: _wav(d / "silent.wav", 2.0, amplitude=0.0), "silent"),
@@ -67,6 +68,18 @@ def test_bad_files_raise_a_clear_error_naming_the_file(tmp_path, make, reason):
         load_audio(path, 12000)
     assert reason in str(info.value)
     assert path.name in str(info.value)
+
+
+def test_an_mp3_with_a_damaged_stretch_decodes_without_libmpg123s_notes_on_stderr(tmp_path, capfd):
+    """libsndfile's mp3 decoder (libmpg123) prints "Note: Illegal Audio-MPEG-Header ..." on the C
+    library's stderr as it skips the damage."""
+    path = tmp_path / "damaged.mp3"
+    sf.write(path, 0.5 * np.sin(2 * np.pi * 220 * np.arange(5 * 22050) / 22050), 22050, format="MP3")
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2] + bytes(500) + whole[len(whole) // 2 :])
+    capfd.readouterr()
+    assert len(load_audio(path, 12000)) == 5 * 12000
+    assert capfd.readouterr().err == ""
 
 
 def test_truncated_wav_is_refused(tmp_path):

@@ -32,7 +32,7 @@ require_torchaudio()
 import torch  # noqa: E402
 from torchaudio import transforms as T  # noqa: E402
 
-from data.probe import AudioDecodeError, UnknownFormat, check_file, libsndfile_reason, open_audio  # noqa: E402
+from data.probe import AudioDecodeError, UnknownFormat, check_file, libsndfile_reason, open_audio, quiet_c_stderr  # noqa: E402
 
 # Formats FFmpeg decodes faster than libsndfile (see the module docstring).
 FFMPEG_FIRST = frozenset({".opus"})
@@ -57,13 +57,14 @@ class _Libsndfile:
             return np.zeros((0, self.handle.channels), np.float32)
         dtype = "int16" if self.as_int16 else "float32"
         try:
-            if self.handle.seek(first) == first:
-                samples = self.handle.read(count, dtype=dtype, always_2d=True)
-            else:  # a header that misstates the stream (an mp3's Xing tag) misled the seek: read up to it,
-                # on a fresh handle: seeking this one back can corrupt libsndfile 1.2.2's mp3 decoder's
-                # heap, a crash of the whole process (found by the fuzzer, tests/fuzz_crashes/)
-                with sf.SoundFile(str(path)) as fresh:
-                    samples = fresh.read(first + count, dtype=dtype, always_2d=True)[first:]
+            with quiet_c_stderr:
+                if self.handle.seek(first) == first:
+                    samples = self.handle.read(count, dtype=dtype, always_2d=True)
+                else:  # a header that misstates the stream (an mp3's Xing tag) misled the seek: read up to it,
+                    # on a fresh handle: seeking this one back can corrupt libsndfile 1.2.2's mp3 decoder's
+                    # heap, a crash of the whole process (found by the fuzzer, tests/fuzz_crashes/)
+                    with sf.SoundFile(str(path)) as fresh:
+                        samples = fresh.read(first + count, dtype=dtype, always_2d=True)[first:]
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise AudioDecodeError(path, f"audio data is corrupt ({libsndfile_reason(exc)})") from None
         return samples.astype(np.float32) * np.float32(1 / 32768) if self.as_int16 else samples

@@ -6,6 +6,8 @@ cheap. `data.audio.load_audio` opens files through the same checks.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,40 @@ import soundfile as sf
 # to it), so the header checks here cannot judge those.
 FFMPEG_ONLY_SUFFIXES = frozenset({".m4a", ".aac", ".mp4", ".wma"})
 AUDIO_SUFFIXES = frozenset({".wav", ".au", ".aif", ".aiff", ".flac", ".ogg", ".oga", ".opus", ".mp3"}) | FFMPEG_ONLY_SUFFIXES
+
+
+class _QuietCStderr:
+    """libsndfile decodes mp3 with libmpg123, which prints a note on every damaged frame it skips
+    ("Note: Illegal Audio-MPEG-Header ...") to the C library's `stderr` stream; libsndfile has no
+    setting to quiet it. While any thread is in libsndfile, that stream points at /dev/null.
+    Python's own output (sys.stderr, logging, faulthandler) writes to file descriptor 2 itself and
+    is untouched. Where the C library's `stderr` cannot be found (not glibc), nothing changes."""
+
+    def __init__(self) -> None:
+        self.lock, self.users = threading.Lock(), 0
+        libc = ctypes.CDLL(None)
+        try:
+            self.stream = ctypes.c_void_p.in_dll(libc, "stderr")
+        except ValueError:
+            self.stream = None
+            return
+        libc.fopen.restype, libc.fopen.argtypes = ctypes.c_void_p, (ctypes.c_char_p, ctypes.c_char_p)
+        self.null, self.saved = libc.fopen(b"/dev/null", b"w"), None
+
+    def __enter__(self) -> None:
+        with self.lock:
+            self.users += 1
+            if self.users == 1 and self.stream is not None:
+                self.saved, self.stream.value = self.stream.value, self.null
+
+    def __exit__(self, *exc) -> None:
+        with self.lock:
+            self.users -= 1
+            if self.users == 0 and self.stream is not None:
+                self.stream.value = self.saved
+
+
+quiet_c_stderr = _QuietCStderr()
 
 
 class AudioDecodeError(ValueError):
@@ -37,7 +73,8 @@ def open_audio(path: str | Path) -> Iterator[sf.SoundFile]:
     path = Path(path)
     check_file(path)
     try:
-        handle = sf.SoundFile(str(path))
+        with quiet_c_stderr:
+            handle = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise UnknownFormat(path, f"not a readable audio file ({libsndfile_reason(exc)})") from None
     with handle:
@@ -67,8 +104,9 @@ def probe_audio(path: str | Path) -> None:
 
 def libsndfile_reason(exc: Exception) -> str:
     text = str(exc).strip()
-    # libsndfile says "File does not exist or is not a regular file" for files it cannot parse.
-    if not text or "does not exist" in text or "possibly a pipe" in text:
+    # libsndfile says "Format not recognised", or for a file that looked like mp3 "File does not
+    # exist or is not a regular file", for files it cannot parse: one reason for both.
+    if not text or "not recognised" in text or "does not exist" in text or "possibly a pipe" in text:
         return "unknown or corrupt format"
     return text.splitlines()[-1].split(": ", 1)[-1]
 

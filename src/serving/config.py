@@ -25,7 +25,8 @@ class ServingConfig(Schema):
     top_k: int
     genre_weight: float
     max_batch_size: int
-    max_latency_ms: int
+    max_latency_ms: int | None
+    timeout_seconds: float
     backend: Backend
     precision: PrecisionSetting
     network_batch: int

@@ -7,8 +7,11 @@ not parse (no boundary, a broken part header, a part without a name) reaches its
 parsing as a Starlette exception it does not expect, which becomes a 500. `DocumentedErrors`,
 an ASGI middleware on the service, watches the request body as it streams through (nothing is
 held) and rewrites those answers: the object, `detail` as text, and a 400 naming what is wrong
-with the multipart body instead of the 500. `document_own_errors` adds the 413 of the upload
-limits and the 409 of a library analysed by another model to the document; `RefusalsAsWarnings` logs each refused request as one line.
+with the multipart body instead of the 500. BentoML also answers every server error (5xx) with
+"please check the server log", which the person who reads it cannot: an `Unavailable` is
+answered with its own reason (`RefusalsAsWarnings`, which sees the exception BentoML logs,
+keeps it for the middleware), any other with a plain one. `document_own_errors` adds the 413
+of the upload limits and the 409 of a library analysed by another model to the document; `RefusalsAsWarnings` logs each refused request as one line.
 Schemathesis tests the result (tests/test_api_schema.py).
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextvars import ContextVar
 from http import HTTPStatus
 
 from _bentoml_sdk.service import openapi
@@ -80,7 +84,21 @@ class MultipartCheck:
             self.problem = self.problem or f'"{name}" must be an uploaded file (with a file name), not text'
 
 
-def documented(status: int, body: bytes, multipart_problem: str | None) -> tuple[int, bytes]:
+class Unavailable(BentoMLException):
+    """A file the service could not analyse now, for a reason on its side (the network failing
+    or overloaded): HTTP 503, answered with this reason."""
+
+    error_code = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+# The reason of the request's `Unavailable`, if one reached BentoML: set by `RefusalsAsWarnings`
+# into the list that `DocumentedErrors` placed for the request.
+_server_error: ContextVar[list[str]] = ContextVar("server_error")
+BENTOML_SERVER_ERROR = "An unexpected error has occurred, please check the server log."
+INTERNAL_ERROR = "the server failed to answer because of an internal error; please try again later"
+
+
+def documented(status: int, body: bytes, multipart_problem: str | None, server_error: str | None = None) -> tuple[int, bytes]:
     """(status, body) of a BentoML API's error answer as the OpenAPI document declares it."""
     if status >= 500 and multipart_problem:
         return 400, json.dumps({"error": multipart_problem}).encode()
@@ -90,6 +108,8 @@ def documented(status: int, body: bytes, multipart_problem: str | None) -> tuple
         error = {"error": body.decode(errors="replace")}
     if isinstance(error, list) and len(error) == 1:
         error = error[0]
+    if error == {"error": BENTOML_SERVER_ERROR}:
+        error = {"error": server_error or INTERNAL_ERROR}
     if isinstance(error, dict) and "detail" in error and not isinstance(error["detail"], str):
         error["detail"] = json.dumps(error["detail"])
     return status, json.dumps(error).encode()
@@ -123,6 +143,7 @@ class DocumentedErrors:
         multipart = api and content_type.lower().startswith(b"multipart/")
         check = MultipartCheck(content_type, self.file_fields[scope["path"]]) if multipart else None
         held: list[Message] = []
+        server_errors: list[str] = []
 
         async def watched_receive() -> Message:
             message = await receive()
@@ -144,24 +165,32 @@ class DocumentedErrors:
                 return
             start, *parts = held
             status, body = start["status"], b"".join(p.get("body", b"") for p in parts)
-            status, body = documented(status, body, check and check.problem) if api else (status, route_error(body))
+            status, body = (documented(status, body, check and check.problem, next(iter(server_errors), None)) if api
+                            else (status, route_error(body)))
             headers = [(k, v) for k, v in start["headers"] if k.lower() not in (b"content-length", b"content-type")]
             headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
             await send({**start, "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
 
-        await self.app(scope, watched_receive, rewriting_send)
+        token = _server_error.set(server_errors)
+        try:
+            await self.app(scope, watched_receive, rewriting_send)
+        finally:
+            _server_error.reset(token)
 
 
 class RefusalsAsWarnings(logging.Filter):
     """BentoML logs every refused request (a 4xx: an unreadable upload, an unknown song, an
     invalid field) as an ERROR with its traceback. This filter on its logger turns each into one
-    WARNING line with the route, the status and the reason; server errors stay as they are."""
+    WARNING line with the route, the status and the reason; server errors stay as they are, and
+    the reason of an `Unavailable` is kept for `DocumentedErrors` to answer with."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg != "Exception on %s [%s]" or not record.exc_info:
             return True
         error = record.exc_info[1]
+        if isinstance(error, Unavailable) and (kept := _server_error.get(None)) is not None:
+            kept.append(str(error))
         if isinstance(error, ClientDisconnect):  # DocumentedErrors cut a bad body off, or the client left
             status, reason = 400, "the body ended early (refused as it arrived, or the client left)"
         else:

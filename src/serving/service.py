@@ -19,6 +19,7 @@ import asyncio
 import logging
 import mimetypes
 import tempfile
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated
 
@@ -44,6 +45,7 @@ from serving.errors import (
     DocumentedErrors,
     LibraryConflict,
     PayloadTooLarge,
+    Unavailable,
     document_own_errors,
     log_refusals_as_warnings,
 )
@@ -67,7 +69,7 @@ from serving.timeout import replace_bentoml_timeout
 log = logging.getLogger("bentoml.genre_service")
 
 CONFIG = load_config()
-TRAFFIC = {"timeout": 600}  # seconds until an answer starts, for each service and BentoML's client between them
+TRAFFIC = {"timeout": CONFIG.timeout_seconds}  # for each service and BentoML's client between them
 # Where BentoML 1.4 falls short of a trusted service (serving.timeout, serving.errors):
 replace_bentoml_timeout()
 log_refusals_as_warnings()
@@ -97,7 +99,10 @@ class GenreNetwork:
         )
         log.info("%s: %s", self.model.tag, how)
 
-    @bentoml.api(batchable=True, batch_dim=(0, 0), max_batch_size=CONFIG.max_batch_size, max_latency_ms=CONFIG.max_latency_ms)
+    # BentoML's dispatcher refuses (HTTP 503) windows it expects to wait longer than max_latency_ms:
+    # by default the request's own time limit, so it refuses nothing the service would answer in time.
+    @bentoml.api(batchable=True, batch_dim=(0, 0), max_batch_size=CONFIG.max_batch_size, max_latency_ms=(
+        round(CONFIG.timeout_seconds * 1000) if CONFIG.max_latency_ms is None else CONFIG.max_latency_ms))
     def forward(self, windows: np.ndarray) -> np.ndarray:
         """(n, 1, n_mels, frames) log-mel windows -> each window's outputs, as one structured
         array (`WindowOutputs.records`: fields probabilities and embeddings)."""
@@ -235,7 +240,11 @@ class GenreService:
         return FileResponse(song.path, media_type=mimetypes.guess_type(song.path)[0] or "application/octet-stream")
 
     async def _predict(self, path: Path) -> SongPrediction:
-        """Checks, decoding and features in a thread; the network through the batched service."""
+        """Checks, decoding and features in a thread; the network through the batched service, in
+        one call: its dispatcher cuts the song into batches of `max_batch_size` windows and runs
+        them back to back. (Calls of at most that many, one at a time, so that concurrent songs
+        take turns, doubled a lone long song's latency: each call waits for its round trip and
+        for the dispatcher to gather more.)"""
         name = uploaded_name(path)
         size_mb = path.stat().st_size / 2**20
         if size_mb > CONFIG.max_upload_mb:
@@ -244,11 +253,22 @@ class GenreService:
             song = await asyncio.to_thread(self.analyzer.prepare, path, CONFIG.max_duration_seconds)
         except AudioDecodeError as exc:
             raise InvalidArgument(f"{name}: {exc.reason}") from None
+        return self.analyzer.summarize(name, song, await self._forward(name, song.windows))
+
+    async def _forward(self, name: str, windows: np.ndarray) -> WindowOutputs:
+        """The network's outputs for `windows` of the song `name`; its failure (a BentoML error
+        answer, or no answer) as `Unavailable`, whose reason reaches the client."""
         try:
-            outputs = await self.network.to_async.forward(song.windows)
-        except aiohttp.ClientConnectionError:  # BentoML's client reused a closing connection (bentoml/BentoML#4238): once more
-            outputs = await self.network.to_async.forward(song.windows)
-        return self.analyzer.summarize(name, song, WindowOutputs.from_records(np.asarray(outputs)))
+            try:
+                records = await self.network.to_async.forward(windows)
+            except aiohttp.ClientConnectionError:  # BentoML's client reused a closing connection (bentoml/BentoML#4238): once more
+                records = await self.network.to_async.forward(windows)
+        except (BentoMLException, aiohttp.ClientError) as exc:
+            log.error("%s: the network failed: %s", name, exc)
+            busy = isinstance(exc, BentoMLException) and exc.error_code == HTTPStatus.SERVICE_UNAVAILABLE
+            raise Unavailable(f"{name}: not analysed, the genre network is {'overloaded' if busy else 'failing'}; "
+                              "please try again in a few minutes") from None
+        return WindowOutputs.from_records(np.asarray(records))
 
 
 # Error answers as /docs.json declares them (BentoML 1.4 answers some otherwise: serving.errors).

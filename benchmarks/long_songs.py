@@ -64,7 +64,7 @@ def main() -> None:
         songs = make_songs(tmp / "songs", len(MINUTES))
         os.environ["BENTOML_HOME"] = str(tmp / "bentoml")
         for name in args.models.split(","):
-            with bentoml.models.create(config.model_tag.split(":")[0]) as model:  # the name the server serves
+            with bentoml.models.create(config.model_tags[0].split(":")[0]) as model:  # the name the server serves
                 faithful_artifact(*MODELS[name]).save(model.path)
             env = {"BENTOML_HOME": os.environ["BENTOML_HOME"], "GENRE_MODEL_TAG": str(model.tag)}
             for clients in (int(c) for c in args.clients.split(",")):

@@ -175,7 +175,7 @@ def main() -> None:
         work = args.workdir or Path(tmp)
         env = {"BENTOML_HOME": str(work / "bentoml")}
         os.environ.update(env)
-        with bentoml.models.create(load_config().model_tag.split(":")[0]) as model:  # the name both load
+        with bentoml.models.create(load_config().model_tags[0].split(":")[0]) as model:  # the name both load
             faithful_artifact(features="short", model="crnn_small").save(model.path)
         clips = generate(work / "music", clips_per_genre=args.songs // 10, seconds=SONG_SECONDS, seed=5)
         index_songs(work / "music", work / "library", env, len(clips))

@@ -170,7 +170,7 @@ def over_http(tmp: Path, library: Library, n: int, queries: int, rng: np.random.
     artifact = keras_artifact(SHARED / "seed" / "crnn_gtzan_jsalbert.h5")
     os_env = {"BENTOML_HOME": str(tmp / "bentoml")}
     os.environ.update(os_env)  # this process saves the model where the server will look
-    name = load_config().model_tag.split(":")[0]
+    name = load_config().model_tags[0].split(":")[0]
     with bentoml.models.create(name) as model:
         artifact.save(model.path)
     library.set_meta(analysis={"model": str(model.tag)})  # the one model that may answer from it

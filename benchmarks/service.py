@@ -60,7 +60,7 @@ def main() -> None:
         tmp = Path(tmp)
         clips = generate(tmp / "clips", clips_per_genre=2, seed=11)
         os.environ["BENTOML_HOME"] = str(tmp / "bentoml")
-        with bentoml.models.create(config.model_tag.split(":")[0]) as model:  # the name the server loads
+        with bentoml.models.create(config.model_tags[0].split(":")[0]) as model:  # the name the server loads
             artifact.save(model.path)
         # The network as the server will load it: same backend, precision and windows per pass.
         classifier, _ = load_classifier(artifact, config.backend, config.precision, config.network_batch)

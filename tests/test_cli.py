@@ -38,13 +38,17 @@ def test_classify_prints_a_table_and_reports_bad_files(packaged, tmp_path):
     done = run_module("serving", "classify", str(ogg), str(tmp_path / "bad.mp3"), cwd=tmp_path, env=packaged)
     assert "sad.ogg" in done.stdout and "44.4" in done.stdout
     assert "bad.mp3" in done.stderr and "not a readable audio file" in done.stderr
+    assert "answered by genre-crnn:" in done.stdout and "trained on generated tones" in done.stdout  # says who, and its caveat
     as_json = json.loads(run_module("serving", "classify", str(ogg), "--json", cwd=tmp_path, env=packaged).stdout)
     assert as_json["songs"][0]["file"] == "sad.ogg" and len(as_json["songs"][0]["probabilities"]) == 10
+    assert as_json["model"].startswith("genre-crnn:") and as_json["songs"][0]["model"] == as_json["model"]
+    assert "mean nothing for real songs" in as_json["caveat"]
 
 
 def test_unknown_model_tag_says_what_to_do(packaged, tmp_path):
     done = run_module("serving", "--model", "nope:latest", "classify", "x.wav", cwd=tmp_path, env=packaged, check=False)
-    assert done.returncode != 0 and "python -m training.package" in done.stderr
+    assert done.returncode != 0 and done.stderr.startswith("error: no model nope:latest in the BentoML store")
+    assert "python -m training.package" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_a_playlist_keeps_each_candidates_own_file_when_two_share_a_name(packaged, tmp_path):

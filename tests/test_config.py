@@ -53,13 +53,13 @@ def test_serving_settings_come_from_yaml_with_the_model_named_once(tmp_path, mon
     monkeypatch.delenv("GENRE_SERVING_CONFIG", raising=False)
     monkeypatch.delenv("GENRE_MODEL_TAG", raising=False)
     tracking = OmegaConf.load(REPO / "conf" / "tracking.yaml").tracking
-    assert load_config().model_tag == f"{tracking.model_name}:latest"
+    assert load_config().model_tags == [f"{tracking.model_name}:latest", f"{tracking.keras_model_name}:latest"]
     overrides = tmp_path / "serving.yaml"
     overrides.write_text("top_k: 3\n")
     monkeypatch.setenv("GENRE_SERVING_CONFIG", str(overrides))
     monkeypatch.setenv("GENRE_MODEL_TAG", "genre-crnn-keras:latest")
     config = load_config()
-    assert config.top_k == 3 and config.model_tag == "genre-crnn-keras:latest" and config.max_files == 50
+    assert config.top_k == 3 and config.model_tags == ["genre-crnn-keras:latest"] and config.max_files == 50
 
 
 @pytest.mark.parametrize("text,message", [

@@ -151,12 +151,13 @@ def test_import_refuses_a_file_that_is_not_the_keras_model(tmp_path):
     assert not (tmp_path / "bentoml" / "models" / "genre-crnn-keras").exists()
 
 
-def test_served_with_the_keras_model_tag_configured(keras_store, tmp_path):
-    with bentoml_server(keras_store, tmp_path, "model_tag: genre-crnn-keras:latest\n") as client:
+def test_the_keras_model_serves_by_default_where_no_model_was_trained(keras_store, tmp_path):
+    with bentoml_server(keras_store, tmp_path) as client:  # conf/serving.yaml's model_tags: the second is there
         path = shared_path("audio", "elf-land.ogg")
         answer = client.post("/classify", files=[("audio", (path.name, path.read_bytes()))])
     assert answer.status_code == 200, answer.text
     assert answer.json()["genre"] == "classical"
+    assert answer.json()["model"].startswith("genre-crnn-keras:") and "caveat" not in answer.json()
 
 
 def test_recommend_with_list_files_of_real_songs(keras_store, tmp_path):

@@ -8,7 +8,9 @@ import pytest
 from data.gtzan import GENRES
 from library.ranking import NoFavouritesError, rank
 from model.song import SongPrediction, WindowPrediction
-from serving.responses import FileError, RecommendResponse, classification, recommendation
+from serving.responses import FileError, MadeBy, RecommendResponse, classification, recommendation
+
+BY = MadeBy(model="genre-crnn:test")
 
 
 def song(name: str, genre: str, share: float = 0.8, embedding: tuple[float, ...] = (1.0, 0.0)) -> SongPrediction:
@@ -22,7 +24,7 @@ def test_recommend_answers_every_field_readme_shows():
     favourites = [song("a.wav", "jazz"), song("b.wav", "jazz", 0.6), song("c.wav", "rock")]
     candidates = [song("x.wav", "rock"), song("y.wav", "jazz", 0.9), song("z.wav", "metal", embedding=(0.0, 1.0))]
     errors = [FileError(file="bad.mp3", error="bad.mp3: truncated", status=400)]
-    answer = recommendation(rank(favourites, candidates, top_k=2, genre_weight=0.7), errors)
+    answer = recommendation(rank(favourites, candidates, top_k=2, genre_weight=0.7), errors, BY)
     assert isinstance(answer, RecommendResponse)
     assert answer.favorite_genre == "jazz"
     assert sum(answer.taste_profile.values()) == pytest.approx(1.0, abs=1e-5)
@@ -33,7 +35,7 @@ def test_recommend_answers_every_field_readme_shows():
     assert "not your favourite jazz" in answer.recommendations[1].reason
     assert answer.errors == errors
     body = answer.model_dump(mode="json")
-    assert set(body) == {"favorite_genre", "taste_profile", "favorites", "recommendations", "errors"}
+    assert set(body) == {"model", "caveat", "favorite_genre", "taste_profile", "favorites", "recommendations", "errors"}
     assert set(body["recommendations"][0]) == {"file", "id", "genre", "score", "reason", "probabilities"}
 
 
@@ -43,7 +45,7 @@ def test_no_readable_favourite_is_an_error_not_an_empty_answer():
 
 
 def test_classify_answers_the_song_and_its_windows():
-    body = classification(song("x.wav", "metal")).model_dump(mode="json")
+    body = classification(song("x.wav", "metal"), BY).model_dump(mode="json")
     assert body["file"] == "x.wav" and body["genre"] == "metal" and body["duration"] == 30.0
     assert body["windows"] == [{"start": 0.0, "end": 3.0, "probabilities": body["windows"][0]["probabilities"]}]
     assert set(body["windows"][0]["probabilities"]) == set(GENRES)

@@ -1,10 +1,14 @@
 """`bentoml serve` as a real subprocess on 127.0.0.1, called over HTTP."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import bentoml_server, shared_path
+from conftest import REPO, bentoml_server, shared_path
 from data.gtzan import GENRES
 
 LIMITS = "max_upload_mb: 5\nmax_files: 12\nmax_duration_seconds: 400\n"
@@ -32,6 +36,7 @@ def test_classifies_a_generated_clip_of_each_genre(server, unseen):
         assert abs(sum(body["probabilities"].values()) - 1) < 1e-3
         assert body["duration"] == pytest.approx(30.0, abs=0.01)
         assert body["windows"][0]["start"] == 0.0 and len(body["windows"]) >= 10
+        assert body["model"].startswith("genre-crnn:") and "generated" in body["caveat"]  # the smoke model says so
 
 
 @pytest.mark.parametrize("name,seconds", [("elf-land.ogg", 26.8), ("machine_wars.mp3", 290.8)])
@@ -132,3 +137,12 @@ def test_the_openapi_document_types_both_answers(server):
     assert set(entry["properties"]) == {"file", "id", "genre", "score", "reason", "probabilities"}
     assert entry["properties"]["score"]["type"] == "number"
     assert "status" in resolve(recommend["properties"]["errors"]["items"])["properties"]
+
+
+def test_without_a_model_bentoml_serve_stops_with_one_line_saying_how_to_get_one(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "bentoml", "serve", "--port", "0"], cwd=REPO, capture_output=True,
+                          text=True, timeout=180, env={**os.environ, "BENTOML_HOME": str(tmp_path / "empty")})
+    said = (done.stdout + done.stderr).strip().splitlines()
+    assert done.returncode != 0 and len(said) == 1, said
+    assert said[0].startswith("error: no model genre-crnn:latest or genre-crnn-keras:latest in the BentoML store")
+    assert "python -m training.import_keras" in said[0] and "python -m training.package" in said[0]

@@ -225,7 +225,8 @@ def _row(file: FileState, digest: str, song: Analysed, labels: list[str]) -> dic
 def analysis_settings(model_tag: str, predictor: GenrePredictor, max_windows: int | None) -> dict[str, Any]:
     """What makes two analyses comparable: the model (tag with version: the one model that may
     answer from this library), its spectrogram and window settings, the precision the network
-    runs in, and how many windows of a song are analysed."""
+    runs in, and how many windows of a song are analysed; and what the model's answers carry
+    (its caveat), so answers from the library say it too."""
     artifact = predictor.artifact
     return {"model": model_tag, "spectrogram": artifact.spectrogram.digest(), "windows": artifact.windows.model_dump(),
-            "precision": predictor.classifier.precision, "max_windows": max_windows}
+            "precision": predictor.classifier.precision, "max_windows": max_windows, "caveat": artifact.caveat}

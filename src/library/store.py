@@ -195,6 +195,10 @@ class Library:
         """The model (tag:version) that analysed the songs; None before the first analysis."""
         return (self.meta("analysis") or {}).get("model")
 
+    def caveat(self) -> str | None:
+        """What to know about the analysing model's answers (a model trained on generated data)."""
+        return (self.meta("analysis") or {}).get("caveat")
+
     def roots(self) -> list[str]:
         """The folders this library indexes (absolute), in the order they were added."""
         return [p for (p,) in self.db.execute("SELECT path FROM roots ORDER BY added_at, path")]

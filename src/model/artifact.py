@@ -24,6 +24,8 @@ WEIGHTS, METADATA = "weights.pt", "model.json"
 # softmax: a classifier trained here. sigmoid_sum: independent sigmoids divided by their sum per
 # window (the old Keras model).
 Output = Literal["softmax", "sigmoid_sum"]
+# Said wherever a model trained on data=synthetic answers (the CLI, the JSON, the page).
+GENERATED_DATA = "trained on generated tones (data=synthetic), not on music: its genres mean nothing for real songs"
 
 
 @dataclass
@@ -35,6 +37,11 @@ class ModelArtifact:
     state_dict: dict[str, torch.Tensor]
     output: Output
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def caveat(self) -> str | None:
+        """What a person should know about this model's answers, if anything."""
+        return self.info.get("caveat")
 
     def build_network(self) -> nn.Module:
         """The network in eval mode; raises if the weights do not fit the config."""
@@ -82,7 +89,7 @@ class ModelArtifact:
             labels=list(network["labels"]),
             state_dict=state,
             output=network["output"],
-            info=dict(info or {}),
+            info={**({"caveat": GENERATED_DATA} if data.get("synthetic") else {}), **(info or {})},
         )
         artifact.build_network()  # refuse a checkpoint whose weights do not load
         return artifact

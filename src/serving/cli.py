@@ -36,7 +36,7 @@ from library.store import Library, LibraryError
 from model.song import SongPrediction
 from serving.config import ServingConfig, load_config
 from serving.playlists import write_playlist
-from serving.responses import ClassifyResponse, FileError, classification, recommendation
+from serving.responses import ClassifyResponse, FileError, MadeBy, classification, recommendation
 from serving.songs import SongAnswers
 
 # Commands whose answers come from the library's stored vectors.
@@ -56,25 +56,36 @@ def read_list(path: Path) -> list[Path]:
 
 
 class PackagedModel:
-    """A model of the BentoML store, loaded on first use: BentoML and torch are imported only by
-    commands that analyse audio."""
+    """A model of the BentoML store (the first of `tags` it holds), loaded on first use: BentoML
+    and torch are imported only by commands that analyse audio."""
 
-    def __init__(self, tag: str, config: ServingConfig):
-        self.requested, self.config = tag, config
+    def __init__(self, tags: list[str], config: ServingConfig):
+        self.tags, self.config = tags, config
+
+    @property
+    def requested(self) -> str:
+        """The model asked for, as named (before the store is read: for a single tag)."""
+        return " or ".join(self.tags)
 
     @functools.cached_property
     def stored(self):
-        import bentoml
+        from serving.models import NoModel, first_stored
 
         try:
-            return bentoml.models.get(self.requested)
-        except bentoml.exceptions.NotFound:
-            sys.exit(f"error: no model {self.requested!r} in the BentoML store: run `python -m training.package` "
-                     "(or `python -m training.import_keras`) first")
+            return first_stored(self.tags)
+        except NoModel as exc:
+            sys.exit(f"error: {exc}")
 
     @property
     def tag(self) -> str:
         return str(self.stored.tag)
+
+    @functools.cached_property
+    def caveat(self) -> str | None:
+        """What a person should know about the model's answers (trained on generated data)."""
+        from model.artifact import ModelArtifact
+
+        return ModelArtifact.load(self.stored.path).caveat
 
     @functools.cached_property
     def predictor(self):
@@ -85,6 +96,8 @@ class PackagedModel:
         artifact = ModelArtifact.load(self.stored.path)
         classifier, how = load_classifier(artifact, self.config.backend, self.config.precision, self.config.network_batch)
         print(f"{self.tag}: {how}", file=sys.stderr)
+        if artifact.caveat:
+            print(f"note: {self.tag} was {artifact.caveat}", file=sys.stderr)
         return GenrePredictor(artifact, classifier)
 
     async def analyse(self, path: Path) -> SongPrediction:
@@ -151,14 +164,29 @@ class Command:
     def model_tag(self) -> str:
         return self.model.requested
 
+    def made_by(self) -> MadeBy:
+        """The model that made the answers: the library's (nothing loaded) where it answered."""
+        if self.answers.library is not None:
+            return MadeBy(model=self.library.model(), caveat=self.library.caveat())
+        return MadeBy(model=self.model.tag, caveat=self.model.caveat)
+
+    def say_who(self, console: Console) -> None:
+        made_by = self.made_by()
+        console.print(f"[dim]answered by {made_by.model}[/dim]", soft_wrap=True)
+        if made_by.caveat:
+            console.print(f"[yellow]note: {made_by.model} was {made_by.caveat}[/yellow]", soft_wrap=True)
+
     def classify(self) -> int:
         found, errors = answer_files(self.answers, self.args.files, "classifying")
         self.write_plots(found)
         if self.args.json:
-            print(ClassifyResponse(songs=[classification(s) for s in found], errors=errors)
+            made_by = self.made_by()
+            print(ClassifyResponse(songs=[classification(s, made_by) for s in found], errors=errors, **made_by.model_dump())
                   .model_dump_json(indent=2, exclude_none=True))
         elif found:
-            Console().print(distribution_table(found, "Genre distribution per song"))
+            console = Console()
+            console.print(distribution_table(found, "Genre distribution per song"))
+            self.say_who(console)
         return 1 if errors and not found else 0
 
     def recommend(self) -> int:
@@ -202,7 +230,7 @@ class Command:
                        for match in ranking.matches]
             print(f"playlist of {len(entries)} songs: {write_playlist(self.args.playlist, entries)}", file=sys.stderr)
         if self.args.json:
-            print(recommendation(ranking, errors).model_dump_json(indent=2, exclude_none=True))
+            print(recommendation(ranking, errors, self.made_by()).model_dump_json(indent=2, exclude_none=True))
             return 0
         console = Console()
         console.print(distribution_table(ranking.favourites, title))
@@ -213,6 +241,7 @@ class Command:
         for number, match in enumerate(ranking.matches, 1):
             table.add_row(str(number), match.song.name, match.song.genre, f"{match.score:.3f}", match.reason)
         console.print(table)
+        self.say_who(console)
         return 0
 
     def index(self) -> int:
@@ -248,7 +277,8 @@ class Command:
 
 def parser(config: ServingConfig) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m serving", description=__doc__.split("\n\n")[0])
-    model_help = (f"BentoML model tag (default: the model that analysed the library, else {config.model_tag})")
+    model_help = ("BentoML model tag (default: the model that analysed the library, else the first of "
+                  f"{', '.join(config.model_tags)} in the store)")
     parser.add_argument("--model", help=model_help)
     parser.add_argument("--library", type=Path, default=Path(config.library.path),
                         help=f"library folder (default {config.library.path})")
@@ -302,10 +332,11 @@ def choose_model(args: argparse.Namespace, config: ServingConfig, library: Libra
     asked with another, library questions stop with the command that re-analyses; classify and
     file candidates are answered by that model without the library; `index` re-analyses."""
     analysed_with = library.model() if library is not None else None
-    model = PackagedModel(args.model or analysed_with or config.model_tag, config)
+    asked = [args.model] if args.model else [analysed_with] if analysed_with else config.model_tags
+    model = PackagedModel(asked, config)
     if analysed_with is None or model.requested == analysed_with:
         return model, library
-    model.requested = model.tag  # another name, or "latest": resolved through the BentoML store
+    model.tags = [model.tag]  # another name, or "latest": resolved through the BentoML store
     if model.requested == analysed_with or args.command == "index":
         return model, library
     asks_library = args.command in ASKS_LIBRARY and getattr(args, "candidates", None) is None

@@ -1,7 +1,7 @@
 """Serving settings, read once: `conf/serving.yaml` holds the values; GENRE_SERVING_CONFIG names a
-YAML file whose keys override them; GENRE_MODEL_TAG overrides the model tag (e.g.
-`genre-crnn-keras:latest`). The model name itself comes from `conf/tracking.yaml`, the one place
-that names it. `ServingConfig` only checks: every key required, unknown keys and values refused."""
+YAML file whose keys override them; GENRE_MODEL_TAG names the one model to use (e.g.
+`genre-crnn-keras:latest`). The model names themselves come from `conf/tracking.yaml`, the one
+place that names them. `ServingConfig` only checks: every key required, unknown keys and values refused."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 class ServingConfig(Schema):
-    model_tag: str
+    model_tags: list[str]  # the first of these in the BentoML store answers (serving.models)
     max_upload_mb: float
     max_duration_seconds: float
     max_files: int
@@ -39,9 +39,11 @@ def load_config() -> ServingConfig:
     if os.environ.get("GENRE_SERVING_CONFIG"):
         layers.append(OmegaConf.load(os.environ["GENRE_SERVING_CONFIG"]))
     if os.environ.get("GENRE_MODEL_TAG"):
-        layers.append(OmegaConf.create({"model_tag": os.environ["GENRE_MODEL_TAG"]}))
-    # model_tag may say ${tracking.model_name}; the tracking block is only there to resolve it.
-    merged = OmegaConf.merge({"tracking": {"model_name": tracking.tracking.model_name}}, *layers)
+        layers.append(OmegaConf.create({"model_tags": [os.environ["GENRE_MODEL_TAG"]]}))
+    # model_tags name ${tracking.model_name} and ${tracking.keras_model_name}; the tracking block is
+    # only there to resolve them.
+    names = {key: tracking.tracking[key] for key in ("model_name", "keras_model_name")}
+    merged = OmegaConf.merge({"tracking": names}, *layers)
     values = OmegaConf.to_container(merged, resolve=True)
     values.pop("tracking")
     return ServingConfig.model_validate(values)

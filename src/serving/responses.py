@@ -26,7 +26,15 @@ class SongGenres(BaseModel):
     duration: float = Field(description="seconds of audio")
 
 
-class Classification(SongGenres):
+class MadeBy(BaseModel):
+    """Which model made an answer, and what a person should know about its answers."""
+
+    model: str = Field(description="the model (tag:version) that made this answer")
+    caveat: str | None = Field(None, description="what to know about that model's answers (a model trained on "
+                                                 "generated data says so); absent when nothing")
+
+
+class Classification(SongGenres, MadeBy):
     windows: list[WindowGenres] = Field(description="the distribution of each window the network saw, in order")
 
 
@@ -45,7 +53,7 @@ class Recommendation(BaseModel):
     probabilities: Distribution
 
 
-class RecommendResponse(BaseModel):
+class RecommendResponse(MadeBy):
     favorite_genre: str = Field(description="the most frequent top genre among the favourites")
     taste_profile: Distribution = Field(description="the favourites' mean genre distribution")
     favorites: list[SongGenres]
@@ -62,6 +70,7 @@ class LibraryStatus(BaseModel):
     songs: int = Field(description="songs analysed and answerable")
     failures: list[LibraryFailure] = Field(description="files that could not be analysed, with the reason")
     model: str | None = Field(description="the model (tag:version) the library was analysed with")
+    caveat: str | None = Field(None, description="what to know about that model's answers; absent when nothing")
     indexed_at: float | None = Field(description="when it was last indexed (Unix time)")
     answering: bool = Field(description="whether this service answers from the library (its model analysed it)")
     problem: str | None = Field(None, description="why the service does not answer from the library, and what to run")
@@ -84,7 +93,7 @@ class LibrarySearch(BaseModel):
     songs: list[LibrarySong] = Field(description='ordered by "artist - title", or file name where untagged')
 
 
-class ClassifyResponse(BaseModel):
+class ClassifyResponse(MadeBy):
     """The CLI's `classify --json`: every song given, and the files that could not be used."""
 
     songs: list[Classification]
@@ -96,15 +105,16 @@ def song_genres(song: SongPrediction) -> SongGenres:
                       duration=round(song.duration, 3))
 
 
-def classification(song: SongPrediction) -> Classification:
+def classification(song: SongPrediction, made_by: MadeBy) -> Classification:
     windows = [WindowGenres(start=w.start, end=w.end, probabilities=w.probabilities) for w in song.windows]
-    return Classification(**song_genres(song).model_dump(), windows=windows)
+    return Classification(**song_genres(song).model_dump(), **made_by.model_dump(), windows=windows)
 
 
-def recommendation(ranking: Ranking, errors: list[FileError]) -> RecommendResponse:
+def recommendation(ranking: Ranking, errors: list[FileError], made_by: MadeBy) -> RecommendResponse:
     """A ranking (`library.ranking.rank`) with the files that could not be used."""
     labels = ranking.favourites[0].labels
     return RecommendResponse(
+        **made_by.model_dump(),
         favorite_genre=ranking.favourite_genre,
         taste_profile=genre_shares(labels, ranking.profile),
         favorites=[song_genres(s) for s in ranking.favourites],

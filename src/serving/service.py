@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
+import sys
 import tempfile
 from http import HTTPStatus
 from pathlib import Path
@@ -49,6 +50,7 @@ from serving.errors import (
     document_own_errors,
     log_refusals_as_warnings,
 )
+from serving.models import NoModel, first_stored
 from serving.page import page_routes
 from serving.responses import (
     Classification,
@@ -56,6 +58,7 @@ from serving.responses import (
     LibraryFailure,
     LibrarySearch,
     LibraryStatus,
+    MadeBy,
     NotFoundDetail,
     RecommendResponse,
     classification,
@@ -69,6 +72,10 @@ from serving.timeout import replace_bentoml_timeout
 log = logging.getLogger("bentoml.genre_service")
 
 CONFIG = load_config()
+try:
+    MODEL_TAG = str(first_stored(CONFIG.model_tags).tag)  # the model both services load
+except NoModel as exc:
+    sys.exit(f"error: {exc}")  # `bentoml serve` prints this one line and stops
 TRAFFIC = {"timeout": CONFIG.timeout_seconds}  # for each service and BentoML's client between them
 # Where BentoML 1.4 falls short of a trusted service (serving.timeout, serving.errors):
 replace_bentoml_timeout()
@@ -91,7 +98,7 @@ def uploaded_name(path: Path) -> str:
 
 @bentoml.service(name="genre-network", traffic=TRAFFIC)
 class GenreNetwork:
-    model = bentoml.models.BentoModel(CONFIG.model_tag)
+    model = bentoml.models.BentoModel(MODEL_TAG)
 
     def __init__(self) -> None:
         self.classifier, how = load_classifier(
@@ -113,14 +120,16 @@ class GenreNetwork:
 @bentoml.asgi_app(library_routes, path=LIBRARY_ROUTES)
 @bentoml.service(name="genre-recognition", traffic=TRAFFIC)
 class GenreService:
-    model = bentoml.models.BentoModel(CONFIG.model_tag)
+    model = bentoml.models.BentoModel(MODEL_TAG)
     network = bentoml.depends(GenreNetwork)
 
     def __init__(self) -> None:
         # Decoding and features are light; one thread here leaves the cores to the network in
         # GenreNetwork's process instead of oversubscribing them.
         torch.set_num_threads(1)
-        self.analyzer = SongAnalyzer(ModelArtifact.load(self.model.path))
+        artifact = ModelArtifact.load(self.model.path)
+        self.analyzer = SongAnalyzer(artifact)
+        self.made_by = MadeBy(model=MODEL_TAG, caveat=artifact.caveat)
         self.queries: LibraryQueries | None = None
         self.library_problem: str | None = None  # why the library is not answered from
 
@@ -152,7 +161,7 @@ class GenreService:
     @bentoml.api
     async def classify(self, audio: Path) -> Classification:
         """One song -> its top genre, genre distribution, per-window distributions and duration."""
-        return classification(await self._predict(audio))
+        return classification(await self._predict(audio), self.made_by)
 
     @bentoml.api
     async def recommend(
@@ -185,8 +194,9 @@ class GenreService:
         candidate_songs = [r for r in found[len(favourite_refs):] if isinstance(r, SongPrediction)]
         try:
             if library is not None and not candidate_refs:
-                return recommendation(library.recommend(favourite_songs, top_k, genre), errors)
-            return recommendation(rank(favourite_songs, candidate_songs, top_k, CONFIG.genre_weight), errors)
+                return recommendation(library.recommend(favourite_songs, top_k, genre), errors, self.made_by)
+            return recommendation(rank(favourite_songs, candidate_songs, top_k, CONFIG.genre_weight), errors,
+                                  self.made_by)
         except NoFavouritesError as exc:
             details = "; ".join(e.error for e in errors)
             raise InvalidArgument(f"{exc}" + (f" ({details})" if details else "")) from None
@@ -202,7 +212,7 @@ class GenreService:
             song = await self.answers().answer(audio[0] if audio else song_id)
         except SongNotFound as exc:
             raise NotFound(str(exc)) from None
-        return recommendation(library.recommend([song], top_k, genre), [])
+        return recommendation(library.recommend([song], top_k, genre), [], self.made_by)
 
     @library_routes.get("/", response_model=LibraryStatus)
     def library_status(self) -> LibraryStatus:
@@ -213,7 +223,7 @@ class GenreService:
                                  problem=self.library_problem)
         store = library.library
         failures = [LibraryFailure(file=Path(path).name, reason=reason) for path, (_, _, reason) in store.failures().items()]
-        return LibraryStatus(songs=len(library.songs), failures=failures, model=store.model(),
+        return LibraryStatus(songs=len(library.songs), failures=failures, model=store.model(), caveat=store.caveat(),
                              indexed_at=store.meta("indexed_at"), answering=True)
 
     # async like the APIs: the library is read on the event loop's thread only, never two at once.

@@ -1,4 +1,4 @@
-"""Long songs under concurrent load (issue 24): `bentoml serve` on its default configuration,
+"""Long songs under concurrent load: `bentoml serve` on its default configuration,
 fresh (no warm-up: the first requests of a new server are measured too), `--clients` clients
 posting long songs to /classify all at once, one song after another: errors (must be 0), p50
 and p99 latency, and the network's windows per second.

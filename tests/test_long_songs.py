@@ -1,4 +1,4 @@
-"""Issue 24, over real HTTP to `bentoml serve` with the packaged smoke model: long songs sent at
+"""Over real HTTP to `bentoml serve` with the packaged smoke model: long songs sent at
 once are all answered on the default serving configuration, and a file the network refuses
 reaches the client as one readable reason."""
 
@@ -28,7 +28,7 @@ def _post_all(server, route: str, files: list) -> list:
 
 
 def test_long_songs_sent_at_once_are_all_answered_on_the_default_configuration(packaged, tmp_path):
-    """Before issue 24 most of these got HTTP 503 after 10 s (BentoML's batching budget)."""
+    """With a fixed batching budget of 10 s, most of these got HTTP 503 ("process is overloaded")."""
     minutes = {"rock": 5, "jazz": 6, "metal": 7, "blues": 5, "pop": 6, "country": 5}
     songs = [_song(tmp_path / f"{genre}.wav", genre, 60.0, n, seed) for seed, (genre, n) in enumerate(minutes.items())]
     with bentoml_server(packaged, tmp_path) as server:  # conf/serving.yaml as it is

@@ -1,4 +1,4 @@
-"""serving.timeout: BentoML's request time limit without its memory growth (issue 18)."""
+"""serving.timeout: BentoML's request time limit without its memory growth."""
 
 from __future__ import annotations
 

@@ -128,11 +128,12 @@ def test_the_openapi_document_types_both_answers(server):
         return resolve(spec["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"])
 
     classify = answer("/classify")
-    assert {"file", "genre", "probabilities", "duration", "windows"} <= set(classify["required"])
+    assert {"file", "genre", "probabilities", "duration", "windows", "model"} <= set(classify["required"])
     window = resolve(classify["properties"]["windows"]["items"])
     assert set(window["properties"]) == {"start", "end", "probabilities"}
     recommend = answer("/recommend")
-    assert set(recommend["properties"]) == {"favorite_genre", "taste_profile", "favorites", "recommendations", "errors"}
+    assert set(recommend["properties"]) == {"model", "caveat", "favorite_genre", "taste_profile", "favorites",
+                                            "recommendations", "errors"}
     entry = resolve(recommend["properties"]["recommendations"]["items"])
     assert set(entry["properties"]) == {"file", "id", "genre", "score", "reason", "probabilities"}
     assert entry["properties"]["score"]["type"] == "number"

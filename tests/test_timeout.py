@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
+import subprocess
+import sys
 import weakref
 
 from bentoml._internal.server.http import traffic
@@ -79,7 +82,10 @@ def test_an_answered_request_leaves_no_timer_and_its_send_holds_no_task():
     assert task() is None
 
 
-def test_bentoml_builds_its_services_with_it():
-    import serving.service  # noqa: F401  (replaces BentoML's middleware on import)
-
-    assert traffic.TimeoutMiddleware is RequestTimeout
+def test_bentoml_builds_its_services_with_it(packaged):
+    """Importing the service (with a model in the store, as `bentoml serve` does) replaces BentoML's middleware."""
+    check = ("import serving.service\nfrom bentoml._internal.server.http import traffic\n"
+             "from serving.timeout import RequestTimeout\nprint(traffic.TimeoutMiddleware is RequestTimeout)")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **packaged})
+    assert done.stdout.strip().splitlines()[-1:] == ["True"], done.stderr[-2000:]

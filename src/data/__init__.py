@@ -39,5 +39,5 @@ def require_torchaudio() -> None:
         raise SystemExit(
             f"error: torchaudio {installed('torchaudio')} cannot load with torch {installed('torch')} ({reason}). "
             f"This project is tested with {_tested_pair()}; reinstall with: "
-            'pip install -e ".[dev]" -c constraints.txt'
+            "pip install -e . -c constraints.txt"
         ) from None

@@ -31,7 +31,7 @@ class MadeBy(BaseModel):
 
     model: str = Field(description="the model (tag:version) that made this answer")
     caveat: str | None = Field(None, description="what to know about that model's answers (a model trained on "
-                                                 "generated data says so); absent when nothing")
+                                                 "generated data says so); null when nothing")
 
 
 class Classification(SongGenres, MadeBy):
@@ -70,7 +70,7 @@ class LibraryStatus(BaseModel):
     songs: int = Field(description="songs analysed and answerable")
     failures: list[LibraryFailure] = Field(description="files that could not be analysed, with the reason")
     model: str | None = Field(description="the model (tag:version) the library was analysed with")
-    caveat: str | None = Field(None, description="what to know about that model's answers; absent when nothing")
+    caveat: str | None = Field(None, description="what to know about that model's answers; null when nothing")
     indexed_at: float | None = Field(description="when it was last indexed (Unix time)")
     answering: bool = Field(description="whether this service answers from the library (its model analysed it)")
     problem: str | None = Field(None, description="why the service does not answer from the library, and what to run")

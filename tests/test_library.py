@@ -171,7 +171,7 @@ def test_a_library_answers_only_with_the_model_that_analysed_it(music, packaged,
             refused = client.post(route, data=form)
             assert refused.status_code == 409, refused.text
             assert "index" in refused.json()["error"] and other_model in refused.json()["error"]
-        assert client.get("/library/songs").json() == {"total": 0, "songs": []}
+        assert client.get("/library/songs").json() == {"total": 0, "offset": 0, "songs": []}
         classified = client.post("/classify", files={"audio": (song.name, song.read_bytes())})
         assert classified.status_code == 200  # what needs no library is answered as always
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import itertools
 import json
 import re
 import time
@@ -19,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from conftest import bentoml_server, rows
 from data.synthetic import SAMPLE_RATE, render_clip
+from library.ranking import favourite_genre, taste_profile
 
 CHROMIUM = Path("/usr/bin/chromium")
 # As root in a container Chromium needs --no-sandbox; the rest keeps it off the network.
@@ -26,11 +28,14 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
                   "--no-first-run"]
 ANSWER_MS = 180_000  # an analysis on a busy 2-core machine
 METAL_COLOUR = re.compile("--c: #b07aa1")  # metal, the 7th of the model's labels, takes the 7th colour
+PAGE = 8  # library songs per search page (search_results): the test library spans three pages
+CAVEAT = "Note: this model was trained on generated tones"  # the smoke model's (data=synthetic)
 
 
 @pytest.fixture(scope="module")
 def server(packaged, indexed, tmp_path_factory):
-    with bentoml_server(packaged, tmp_path_factory.mktemp("page"), f"library:\n  path: {indexed}\n") as client:
+    with bentoml_server(packaged, tmp_path_factory.mktemp("page"),
+                        f"library:\n  path: {indexed}\n  search_results: {PAGE}\n") as client:
         yield client
 
 
@@ -93,6 +98,27 @@ def genres_shown(bars) -> list[str]:
     return [row.split("\n")[0] for row in bars.locator("li").all_inner_texts()]
 
 
+def library_names(indexed: Path) -> dict[str, str]:
+    """{file name: the name the page shows}, in the library's order ("artist - title", else file name)."""
+    songs = [(f"{artist} - {title}" if artist and title else Path(path).name, Path(path).name, artist, title)
+             for path, artist, title in rows(indexed, "SELECT path, artist, title FROM songs")]
+    return {file: f"{artist} – {title}" if artist and title else file
+            for _, file, artist, title in sorted(songs, key=lambda song: song[0].casefold())}
+
+
+def made_by_the_smoke_model(answer) -> None:
+    """An answer names its model discreetly and says the smoke model's caveat."""
+    expect(answer.locator(".model")).to_contain_text("Model: genre-crnn:")
+    expect(answer.locator(".caveat")).to_contain_text(CAVEAT)
+
+
+def add_from_library(page: Page, file: str, kind: str = "favourites") -> None:
+    page.fill("#search", file)
+    page.press("#search", "Enter")
+    expect(page.locator("#search-count")).to_have_text("1 song matches")
+    page.locator("#library-results > li").get_by_role("button", name=re.compile(f"^Add to {kind}: ")).click()
+
+
 def test_the_page_is_served_at_the_root_small_and_beside_the_api(server, capsys):
     page = server.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -119,7 +145,8 @@ def test_dropped_songs_get_their_bars_and_a_broken_file_its_reason(page, unseen,
         shares = [float(text.rstrip("%")) for text in bars.locator(".pct").all_inner_texts()]
         assert shares == sorted(shares, reverse=True) and sum(shares) == pytest.approx(100, abs=0.6)
         assert card.locator(".strip span").count() >= 10  # 3 s windows over 30 s
-        expect(card.locator(".timeline figcaption")).to_contain_text("over 0:30: 0:00–")
+        expect(card.locator(".timeline figcaption")).to_contain_text("windows over 0:30: 0:00–")
+        made_by_the_smoke_model(card)
     broken = cards.nth(2)
     expect(broken).to_have_class(re.compile("failed"))
     expect(broken.locator(".state")).to_contain_text("notes.mp3: not a readable audio file")
@@ -130,15 +157,22 @@ def test_dropped_songs_get_their_bars_and_a_broken_file_its_reason(page, unseen,
 def test_recommendations_rank_the_favourite_genre_first_and_download_as_a_playlist(page, unseen, shots):
     view(page, "recommend")
     drop(page, "favorite-files", transfer(page, unseen / "jazz" / "jazz.00000.wav", unseen / "jazz" / "jazz.00001.wav"))
-    candidates = [unseen / g / f"{g}.00002.wav" for g in ("rock", "pop", "jazz", "classical", "blues")]
+    candidates = [unseen / g / f"{g}.00002.wav" for g in ("rock", "pop", "jazz", "classical", "blues", "country")]
+    hint = page.locator("#candidate-hint")
+    expect(hint).to_have_text("None chosen: the library's songs are ranked.")
     drop(page, "candidate-files", transfer(page, *candidates))
+    expect(hint).to_have_text("6 chosen candidates are ranked, not the library's songs.")
+    page.get_by_role("button", name="Remove country.00002.wav").click()
     expect(page.locator("#candidate-list li")).to_have_count(5)
+    expect(hint).to_have_text("5 chosen candidates are ranked, not the library's songs.")  # the hint follows them
     page.fill("#top-k", "3")
     page.click("#recommend-form button[type=submit]")
     ranked = page.locator("#recommend-result .ranked > li")
     expect(ranked).to_have_count(3, timeout=ANSWER_MS)
     expect(page.locator("#recommend-result .favourite strong")).to_have_text("jazz")
     expect(page.locator("#recommend-progress")).to_be_hidden()
+    made_by_the_smoke_model(page.locator("#recommend-result"))
+    expect(page.locator("#recommend-result .explain")).to_have_count(0)  # jazz leads the profile too: nothing to explain
     assert genres_shown(page.locator("#recommend-result .bars"))[0] == "jazz"  # the taste profile
     expect(ranked.first.locator("strong")).to_have_text("jazz.00002.wav")
     expect(ranked.first.locator(".reason")).to_contain_text("jazz")
@@ -156,6 +190,7 @@ def test_recommendations_rank_the_favourite_genre_first_and_download_as_a_playli
 def test_library_search_similar_songs_and_playing_a_song(page, server, indexed, shots):
     view(page, "library")
     expect(page.locator("#library-status")).to_contain_text(f"{len(rows(indexed, 'SELECT id FROM songs'))} songs, analysed with genre-crnn:")
+    expect(page.locator("#library-status .caveat")).to_contain_text(CAVEAT)
     page.fill("#search", "METAL")
     page.press("#search", "Enter")
     expect(page.locator("#search-count")).to_have_text("2 songs match")
@@ -169,6 +204,7 @@ def test_library_search_similar_songs_and_playing_a_song(page, server, indexed, 
     similar = page.locator("#similar-result .ranked > li")
     expect(similar.first).to_have_attribute("style", METAL_COLOUR, timeout=ANSWER_MS)
     assert "metal.00000.wav" not in similar.locator("strong").all_inner_texts()  # not the song itself
+    made_by_the_smoke_model(page.locator("#similar-result"))
 
     song.get_by_role("button", name="Play: metal.00000.wav").click()
     page.wait_for_function("() => { const a = document.getElementById('player'); return a.currentTime > 0.3 && !a.paused; }",
@@ -182,12 +218,18 @@ def test_library_search_similar_songs_and_playing_a_song(page, server, indexed, 
     expect(song.locator(".said")).to_have_text("added to the favourites (Recommend)")  # said where it was done
     view(page, "recommend")
     expect(page.locator("#favorite-list li")).to_have_text(["metal.00000.wav (library) Remove"])
+    page.fill("#top-k", "100")  # every other library song, named as the Library view names it
     page.click("#recommend-form button[type=submit]")
     ranked = page.locator("#recommend-result .ranked > li")
     expect(ranked.first).to_have_attribute("style", METAL_COLOUR, timeout=ANSWER_MS)
+    names = library_names(indexed)
+    del names["metal.00000.wav"]
+    assert sorted(ranked.locator("strong").all_inner_texts()) == sorted(names.values())
     with page.expect_download() as download:
         page.click("#recommend-result button:text('Download playlist (M3U8)')")
-    address = Path(download.value.path()).read_text().splitlines()[2]
+    playlist = Path(download.value.path()).read_text().splitlines()
+    assert playlist[1] == f"#EXTINF:-1,{ranked.first.locator('strong').inner_text()}"
+    address = playlist[2]
     assert re.fullmatch(rf"{re.escape(str(server.base_url).rstrip('/'))}/library/audio\?song_id=\d+", address)
     assert server.get(address).status_code == 200
 
@@ -247,9 +289,10 @@ def test_keyboard_labels_and_a_phone_wide_screen(page, unseen, shots):
     for name in ("classify", "recommend", "library"):
         view(page, name)
         expect(page.locator(f"#{name}")).to_be_visible()
+        if name == "library":
+            expect(page.locator("#library-results > li")).to_have_count(PAGE)
         widths[name] = page.evaluate("document.documentElement.scrollWidth")
-        if name == "classify":
-            page.screenshot(path=shots / "phone-classify.png", full_page=True)
+        page.screenshot(path=shots / f"phone-{name}.png", full_page=True)
     assert widths == {"classify": 375, "recommend": 375, "library": 375}  # nothing wider than the screen
 
 
@@ -286,3 +329,67 @@ def test_labels_of_any_name_get_their_own_colours(page):
     styles = page.evaluate("""() => [...bars({"lo fi": 0.6, "hard rock": 0.3, "blues": 0.1}, "x").children]
                                       .map((li) => li.getAttribute("style"))""")
     assert len(set(styles)) == 3 and not any("#999" in style for style in styles)
+
+
+def test_the_library_pages_through_every_song_and_counts_in_words(page, server, indexed, shots):
+    names = list(library_names(indexed).values())
+    total = len(names)
+    assert total > 2 * PAGE
+    view(page, "library")
+    count, more, listed = page.locator("#search-count"), page.locator("#more"), page.locator("#library-results > li")
+    expect(count).to_have_text(f"{total} songs match; {PAGE} shown")
+    for shown in range(PAGE, total, PAGE):
+        expect(listed).to_have_count(shown)
+        expect(more).to_have_text(f"Show more ({total - shown} left)")
+        more.click()
+        expect(listed.nth(shown).locator("h3")).to_be_focused()  # where the new page starts
+    expect(count).to_have_text(f"{total} songs match")
+    expect(more).to_be_hidden()
+    assert listed.locator("h3").all_inner_texts() == names  # every song once, in the library's order
+    page.screenshot(path=shots / "library-all.png", full_page=True)
+
+    page.fill("#search", "metal.00000")
+    page.press("#search", "Enter")
+    expect(count).to_have_text("1 song matches")
+    expect(listed).to_have_count(1)
+    expect(more).to_be_hidden()
+    caption = page.evaluate("timeline([{start: 0, end: 3, probabilities: {rock: 1}}], 3).textContent")
+    assert caption.startswith("1 window over 0:03")
+
+    # the route behind it: one page from `offset` on, with the total; documented
+    answer = server.get("/library/songs", params={"offset": 2 * PAGE}).json()
+    assert (answer["total"], answer["offset"], len(answer["songs"])) == (total, 2 * PAGE, min(PAGE, total - 2 * PAGE))
+    assert [songs["file"] for songs in answer["songs"]] == list(library_names(indexed))[2 * PAGE:3 * PAGE]
+    assert server.get("/library/songs", params={"offset": -1}).status_code == 422
+    parameters = server.get("/docs.json").json()["paths"]["/library/songs"]["get"]["parameters"]
+    assert {p["name"] for p in parameters} == {"q", "offset"}
+
+
+def favourites_that_disagree(indexed: Path) -> list[str]:
+    """Library songs (file names) whose most frequent top genre is not their mean distribution's top."""
+    songs = [(Path(path).name, np.frombuffer(probabilities, np.float32))
+             for path, probabilities in rows(indexed, "SELECT path, probabilities FROM songs")]
+    for size in (3, 4, 5):
+        for chosen in itertools.combinations(songs, size):
+            probabilities = np.stack([p for _, p in chosen])
+            if favourite_genre(probabilities) != taste_profile(probabilities).argmax():
+                return [name for name, _ in chosen]
+    pytest.fail("no favourites in the test library whose favourite genre differs from the profile's top")
+
+
+def test_a_favourite_genre_that_does_not_lead_the_profile_is_explained(page, indexed, shots):
+    favourites = favourites_that_disagree(indexed)
+    view(page, "library")
+    for file in favourites:
+        add_from_library(page, file)
+    view(page, "recommend")
+    page.click("#recommend-form button[type=submit]")
+    result = page.locator("#recommend-result")
+    expect(result.locator(".ranked > li").first).to_be_visible(timeout=ANSWER_MS)
+    genre = result.locator(".favourite strong").inner_text()
+    leading = genres_shown(result.locator(".bars").first)[0]
+    assert genre != leading
+    expect(result.locator(".explain")).to_contain_text(re.compile(
+        rf"^It is the top genre of \d of your {len(favourites)} favourites, more than any other genre\. "
+        rf"The taste profile below is their average genre distribution: {leading} leads it"))
+    page.screenshot(path=shots / "recommend-explained.png", full_page=True)

@@ -36,7 +36,15 @@ def test_recommend_answers_every_field_readme_shows():
     assert answer.errors == errors
     body = answer.model_dump(mode="json")
     assert set(body) == {"model", "caveat", "favorite_genre", "taste_profile", "favorites", "recommendations", "errors"}
-    assert set(body["recommendations"][0]) == {"file", "id", "genre", "score", "reason", "probabilities"}
+    assert set(body["recommendations"][0]) == {"file", "id", "title", "artist", "genre", "score", "reason", "probabilities"}
+
+
+def test_a_library_song_is_recommended_with_its_tags():
+    tagged = song("elf-land.ogg", "classical")
+    tagged.song_id, tagged.title, tagged.artist = 7, "Elf Land", "Aleksi Aubry-Carlson"
+    answer = recommendation(rank([song("a.wav", "classical")], [tagged, song("x.wav", "rock")], 2, 0.7), [], BY)
+    assert [(r.file, r.id, r.title, r.artist) for r in answer.recommendations] == [
+        ("elf-land.ogg", 7, "Elf Land", "Aleksi Aubry-Carlson"), ("x.wav", None, None, None)]
 
 
 def test_no_readable_favourite_is_an_error_not_an_empty_answer():

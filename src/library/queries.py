@@ -74,20 +74,20 @@ class LibraryQueries:
     def prediction(self, song: Song) -> SongPrediction:
         """A library song as ranking takes songs."""
         return SongPrediction(song.name, self.labels, song.probabilities, song.embedding, [], song.duration, song.id,
-                              song.path)
+                              song.path, song.title, song.artist)
 
     def stored(self, path: str | Path) -> SongPrediction | None:
         """The stored answer for the file at `path`, if the library holds it."""
         song = self.by_path.get(str(Path(path).resolve()))
         return self.prediction(song) if song is not None else None
 
-    def search(self, query: str, limit: int) -> tuple[int, list[Song]]:
+    def search(self, query: str, limit: int, offset: int = 0) -> tuple[int, list[Song]]:
         """Songs by what a person remembers of them: (how many hold every word of `query` in their
-        title, artist, album or file name, in any case and order; the first `limit` of them by
-        "artist - title"). An empty query matches every song."""
+        title, artist, album or file name, in any case and order; `limit` of them by "artist -
+        title", from the `offset`-th on: one page). An empty query matches every song."""
         words = query.casefold().split()
         found = sorted((s for s in self.songs.values() if _matches(s, words)), key=lambda s: s.label().casefold())
-        return len(found), found[:limit]
+        return len(found), found[offset:offset + limit]
 
     def recommend(self, favourites: list[SongPrediction], top_k: int, genre: str | None = None,
                   max_per_artist: int | None = None) -> Ranking:

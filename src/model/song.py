@@ -30,6 +30,8 @@ class SongPrediction:
     duration: float
     song_id: int | None = None  # the library's id, for a song answered from the library
     path: str | None = None  # the file, where the one who asked named it (not an upload's temporary copy)
+    title: str | None = None  # from a library song's tags
+    artist: str | None = None
 
     @property
     def genre(self) -> str:

@@ -44,7 +44,14 @@ class FileError(BaseModel):
     status: int | None = Field(None, description="the HTTP status this file alone would have got")
 
 
-class Recommendation(BaseModel):
+class Tagged(BaseModel):
+    """A library song's names from its file's tags: absent for uploads and untagged files."""
+
+    title: str | None = Field(None, description="from the file's tags")
+    artist: str | None = Field(None, description="from the file's tags")
+
+
+class Recommendation(Tagged):
     file: str
     id: int | None = Field(None, description="the library's id of the song, when it is a library song")
     genre: str
@@ -76,10 +83,8 @@ class LibraryStatus(BaseModel):
     problem: str | None = Field(None, description="why the service does not answer from the library, and what to run")
 
 
-class LibrarySong(SongGenres):
-    title: str | None = Field(description="from the file's tags")
-    artist: str | None = Field(description="from the file's tags")
-    album: str | None = Field(description="from the file's tags")
+class LibrarySong(SongGenres, Tagged):
+    album: str | None = Field(None, description="from the file's tags")
 
 
 class NotFoundDetail(BaseModel):
@@ -89,7 +94,8 @@ class NotFoundDetail(BaseModel):
 
 
 class LibrarySearch(BaseModel):
-    total: int = Field(description="songs matching the query; `songs` holds the first of them")
+    total: int = Field(description="songs matching the query; `songs` holds one page of them")
+    offset: int = Field(0, description="how many matching songs come before `songs[0]`")
     songs: list[LibrarySong] = Field(description='ordered by "artist - title", or file name where untagged')
 
 
@@ -118,14 +124,15 @@ def recommendation(ranking: Ranking, errors: list[FileError], made_by: MadeBy) -
         favorite_genre=ranking.favourite_genre,
         taste_profile=genre_shares(labels, ranking.profile),
         favorites=[song_genres(s) for s in ranking.favourites],
-        recommendations=[Recommendation(file=m.song.name, id=m.song.song_id, genre=m.song.genre, score=round(m.score, 6),
-                                        reason=m.reason, probabilities=m.song.distribution()) for m in ranking.matches],
+        recommendations=[Recommendation(file=m.song.name, id=m.song.song_id, title=m.song.title, artist=m.song.artist,
+                                        genre=m.song.genre, score=round(m.score, 6), reason=m.reason,
+                                        probabilities=m.song.distribution()) for m in ranking.matches],
         errors=errors,
     )
 
 
-def library_search(total: int, songs: list[Song], labels: list[str]) -> LibrarySearch:
-    return LibrarySearch(total=total, songs=[
+def library_search(total: int, offset: int, songs: list[Song], labels: list[str]) -> LibrarySearch:
+    return LibrarySearch(total=total, offset=offset, songs=[
         LibrarySong(id=s.id, file=s.name, title=s.title, artist=s.artist, album=s.album, genre=s.genre,
                     probabilities=genre_shares(labels, s.probabilities), duration=round(s.duration, 3))
         for s in songs

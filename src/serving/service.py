@@ -28,7 +28,7 @@ import aiohttp
 import bentoml
 import numpy as np
 import torch
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import FileResponse
 from pydantic import BeforeValidator
 from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound
@@ -228,12 +228,14 @@ class GenreService:
 
     # async like the APIs: the library is read on the event loop's thread only, never two at once.
     @library_routes.get("/songs", response_model=LibrarySearch)
-    async def library_search(self, q: str = "") -> LibrarySearch:
-        """Library songs whose title, artist, album or file name hold every word of `q`."""
+    async def library_search(self, q: str = "", offset: Annotated[int, Query(ge=0)] = 0) -> LibrarySearch:
+        """Library songs whose title, artist, album or file name hold every word of `q`: one page
+        of them (`search_results` in conf/serving.yaml), from the `offset`-th on."""
         library = self.library()
         if library is None:
-            return LibrarySearch(total=0, songs=[])
-        return library_search(*library.search(q, CONFIG.library.search_results), library.labels)
+            return LibrarySearch(total=0, offset=offset, songs=[])
+        total, songs = library.search(q, CONFIG.library.search_results, offset)
+        return library_search(total, offset, songs, library.labels)
 
     # The id is a query parameter, not part of the path: BentoML keeps request metrics per path for
     # the life of the process, so one path per song would grow memory with every song played.

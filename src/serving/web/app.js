@@ -7,6 +7,10 @@ const $ = (id) => document.getElementById(id);
 const percent = (p) => `${(100 * p).toFixed(1)}%`;
 const clock = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
 const sorted = (probabilities) => Object.entries(probabilities).sort((a, b) => b[1] - a[1]);
+// "1 song", "2 songs"; the words may carry their verb: plural(n, "song matches", "songs match").
+const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+// A song as people know it: "Artist – Title" from a library song's tags, else its file name.
+const songName = (song) => (song.artist && song.title ? `${song.artist} – ${song.title}` : song.file);
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -42,6 +46,11 @@ function reason(answer) {
   const text = answer.data && (answer.data.error || answer.data.detail);
   return typeof text === "string" ? text : `HTTP ${answer.status}`;
 }
+
+// What to know about the model behind an answer, as a warning; nothing when there is nothing to say.
+const caveat = (answer) => (answer.caveat ? el("p", { class: "caveat" }, `Note: this model was ${answer.caveat}.`) : "");
+// Which model made an answer (said discreetly), and its caveat.
+const madeBy = (answer) => el("div", {}, caveat(answer), el("p", { class: "model" }, `Model: ${answer.model}`));
 
 // A <progress> that follows an upload, then spins while the server analyses.
 function uploadProgress(progress, state) {
@@ -107,7 +116,7 @@ function timeline(windows, duration) {
   });
   const said = runs.map((r) => `${clock(r.start)}–${clock(r.end)} ${r.genre}`).join(", ");
   return el("figure", { class: "timeline" },
-    el("figcaption", {}, `${windows.length} windows over ${clock(duration)}: ${said}`),
+    el("figcaption", {}, `${plural(windows.length, "window")} over ${clock(duration)}: ${said}`),
     el("div", { class: "strip", "aria-hidden": "true" }, ...windows.map((w, i) => el("span", {
       title: `${clock(w.start)}–${clock(w.end)} ${tops[i][0]} ${percent(tops[i][1])}`,
       style: `${tint(tops[i][0])};left:${(100 * w.start) / duration}%;width:${(100 * (w.end - w.start)) / duration}%`,
@@ -146,7 +155,7 @@ function classify(file) {
     }
     const song = answer.data;
     state.textContent = `${song.genre}, ${clock(song.duration)}`;
-    card.append(bars(song.probabilities, `${file.name}: genres`), timeline(song.windows, song.duration));
+    card.append(madeBy(song), bars(song.probabilities, `${file.name}: genres`), timeline(song.windows, song.duration));
     card.setAttribute("style", tint(song.genre));
   });
 }
@@ -159,9 +168,16 @@ function pick(kind, item) {
   const name = item.file ? item.file.name : `${item.name} (library)`;
   const entry = el("li", {}, name, " ", el("button", {
     type: "button", "aria-label": `Remove ${name}`,
-    onclick: () => { picks[kind].splice(picks[kind].indexOf(item), 1); entry.remove(); },
+    onclick: () => { picks[kind].splice(picks[kind].indexOf(item), 1); entry.remove(); candidatesHint(); },
   }, "Remove"));
   $(`${kind}-list`).append(entry);
+  candidatesHint();
+}
+// What gets ranked follows the candidates chosen: these, or without any the library's songs.
+function candidatesHint() {
+  const chosen = picks.candidate.length;
+  $("candidate-hint").textContent = chosen === 0 ? "None chosen: the library's songs are ranked."
+    : `${plural(chosen, "chosen candidate is", "chosen candidates are")} ranked, not the library's songs.`;
 }
 dropZone($("favorite-files"), (files) => files.forEach((file) => pick("favorite", { file })));
 dropZone($("candidate-files"), (files) => files.forEach((file) => pick("candidate", { file })));
@@ -186,17 +202,29 @@ $("recommend-form").addEventListener("submit", async (e) => {
 });
 
 function recommendations(data) {
-  return el("div", { class: "result" },
+  return el("div", { class: "result" }, madeBy(data),
     el("p", { class: "favourite" }, "Favourite genre: ", el("strong", {}, data.favorite_genre)),
+    favouriteVersusProfile(data),
     el("h3", {}, "Taste profile"), bars(data.taste_profile, "Taste profile"),
     el("h3", {}, "Recommendations, best first"), ranked(data.recommendations), unused(data.errors));
+}
+
+// The favourite genre counts top genres, the profile averages whole distributions: where they
+// disagree, say why.
+function favouriteVersusProfile({ favorite_genre: genre, taste_profile: profile, favorites }) {
+  const leading = sorted(profile)[0][0];
+  if (leading === genre) return "";
+  const votes = favorites.filter((song) => song.genre === genre).length;
+  return el("p", { class: "explain" }, `It is the top genre of ${votes} of your ${plural(favorites.length, "favourite")}, `
+    + `more than any other genre. The taste profile below is their average genre distribution: ${leading} leads it, `
+    + `as the favourites together hold more ${leading} than ${genre}.`);
 }
 
 function ranked(list) {
   const entry = (r) => {
     learn(r.probabilities);
-    return el("li", { style: tint(r.genre) }, el("strong", {}, r.file), ` ${r.genre}, score ${r.score.toFixed(3)}`,
-      el("p", { class: "reason" }, r.reason), r.id === null ? "" : actions({ id: r.id, name: r.file }));
+    return el("li", { style: tint(r.genre) }, el("strong", {}, songName(r)), ` ${r.genre}, score ${r.score.toFixed(3)}`,
+      el("p", { class: "reason" }, r.reason), r.id === null ? "" : actions({ id: r.id, name: songName(r) }));
   };
   return el("div", {}, el("ol", { class: "ranked" }, ...list.map(entry)),
     el("button", { type: "button", onclick: () => download(list) }, "Download playlist (M3U8)"));
@@ -211,7 +239,7 @@ function unused(errors) {
 function download(list) {
   const lines = ["#EXTM3U"];
   for (const r of list) {
-    lines.push(`#EXTINF:-1,${r.file}`, r.id === null ? r.file : new URL(`library/audio?song_id=${r.id}`, document.baseURI).href);
+    lines.push(`#EXTINF:-1,${songName(r)}`, r.id === null ? r.file : new URL(`library/audio?song_id=${r.id}`, document.baseURI).href);
   }
   const link = el("a", { href: URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "audio/x-mpegurl" })),
     download: "recommendations.m3u8" });
@@ -229,28 +257,45 @@ async function loadLibrary() {
     return;
   }
   const { songs, model, indexed_at: at, failures } = answer.data;
-  status.replaceChildren(`${songs} songs, analysed with ${model}, indexed ${new Date(at * 1000).toLocaleString()}.`,
-    failures.length === 0 ? "" : el("details", {}, el("summary", {}, `${failures.length} files could not be analysed`),
+  status.replaceChildren(`${plural(songs, "song")}, analysed with ${model}, indexed ${new Date(at * 1000).toLocaleString()}.`,
+    caveat(answer.data), failures.length === 0 ? "" : el("details", {},
+      el("summary", {}, `${plural(failures.length, "file")} could not be analysed`),
       el("ul", {}, ...failures.map((f) => el("li", {}, `${f.file}: ${f.reason}`)))));
   if (!$("library-results").hasChildNodes()) search();
 }
 
-async function search() {
-  const answer = await send("GET", `library/songs?q=${encodeURIComponent($("search").value)}`);
+// A search lists its first page; "Show more" adds the next page of the same search.
+let searched = "";
+async function search(more = false) {
+  const list = $("library-results");
+  const query = more ? searched : $("search").value;
+  const offset = more ? list.children.length : 0;
+  $("more").disabled = true;
+  const answer = await send("GET", `library/songs?q=${encodeURIComponent(query)}&offset=${offset}`);
+  $("more").disabled = false;
   if (!answer.ok) { $("search-count").textContent = reason(answer); return; }
   const { total, songs } = answer.data;
-  $("search-count").textContent = `${total} songs match` + (songs.length < total ? `; the first ${songs.length} shown` : "");
-  $("library-results").replaceChildren(...songs.map((song) => {
-    const name = song.artist && song.title ? `${song.artist} – ${song.title}` : song.file;
-    const top = sorted(song.probabilities).slice(0, 3).map(([g, p]) => `${g} ${percent(p)}`).join(", ");
-    learn(song.probabilities);
-    return el("li", { class: "song", style: tint(song.genre) }, el("h3", {}, name),
-      el("span", { class: "state" }, `${song.genre}, ${clock(song.duration)}${name === song.file ? "" : `, ${song.file}`}`),
-      el("details", {}, el("summary", {}, `Genres: ${top}…`), bars(song.probabilities, `${name}: genres`)),
-      actions({ id: song.id, name }));
-  }));
+  searched = query;
+  if (!more) list.replaceChildren();
+  list.append(...songs.map(librarySong));
+  const shown = list.children.length;
+  $("search-count").textContent = plural(total, "song matches", "songs match") + (shown < total ? `; ${shown} shown` : "");
+  $("more").hidden = shown >= total;
+  $("more").textContent = `Show more (${total - shown} left)`;
+  if (more && songs.length) list.children[offset].querySelector("h3").focus();  // where the new page starts
 }
 $("search-form").addEventListener("submit", (e) => { e.preventDefault(); search(); });
+$("more").addEventListener("click", () => search(true));
+
+function librarySong(song) {
+  const name = songName(song);
+  const top = sorted(song.probabilities).slice(0, 3).map(([g, p]) => `${g} ${percent(p)}`).join(", ");
+  learn(song.probabilities);
+  return el("li", { class: "song", style: tint(song.genre) }, el("h3", { tabindex: "-1" }, name),
+    el("span", { class: "state" }, `${song.genre}, ${clock(song.duration)}${name === song.file ? "" : `, ${song.file}`}`),
+    el("details", {}, el("summary", {}, `Genres: ${top}…`), bars(song.probabilities, `${name}: genres`)),
+    actions({ id: song.id, name }));
+}
 
 // A song's buttons; what "Add" did is said beside the buttons that did it.
 function actions(song) {
@@ -283,7 +328,8 @@ async function similar(song) {
   form.append("song_id", song.id);
   const answer = await send("POST", "similar", form);
   const heading = el("h3", { tabindex: "-1" }, `Songs like ${song.name}`);
-  box.replaceChildren(answer.ok ? el("div", { class: "result" }, heading, ranked(answer.data.recommendations))
+  box.replaceChildren(answer.ok
+    ? el("div", { class: "result" }, heading, madeBy(answer.data), ranked(answer.data.recommendations))
     : el("p", { class: "failed" }, reason(answer)));
   if (answer.ok) heading.focus();
 }

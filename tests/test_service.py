@@ -135,7 +135,7 @@ def test_the_openapi_document_types_both_answers(server):
     assert set(recommend["properties"]) == {"model", "caveat", "favorite_genre", "taste_profile", "favorites",
                                             "recommendations", "errors"}
     entry = resolve(recommend["properties"]["recommendations"]["items"])
-    assert set(entry["properties"]) == {"file", "id", "genre", "score", "reason", "probabilities"}
+    assert set(entry["properties"]) == {"file", "id", "title", "artist", "genre", "score", "reason", "probabilities"}
     assert entry["properties"]["score"]["type"] == "number"
     assert "status" in resolve(recommend["properties"]["errors"]["items"])["properties"]
 

@@ -224,14 +224,6 @@ class Library:
     def songs(self, where: str = "", args: tuple = ()) -> list[Song]:
         return [_song(r) for r in self.db.execute(f"SELECT {SONG_COLUMNS} FROM songs {where} ORDER BY id", args)]
 
-    def song(self, song_id: int) -> Song | None:
-        found = self.songs("WHERE id = ?", (song_id,))
-        return found[0] if found else None
-
-    def song_at(self, path: str | Path) -> Song | None:
-        found = self.songs("WHERE path = ?", (str(path),))
-        return found[0] if found else None
-
     def files(self) -> dict[str, tuple[int, int]]:
         """{path: (size, mtime_ns)} of every song."""
         return {p: (s, m) for p, s, m in self.db.execute("SELECT path, size, mtime_ns FROM songs")}

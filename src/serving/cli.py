@@ -30,7 +30,7 @@ from rich.table import Table
 from tqdm.auto import tqdm
 
 from data.probe import AudioDecodeError
-from library.queries import LibraryQueries, ModelMismatch, SongNotFound
+from library.queries import LibraryQueries, ModelMismatch, SongNotFound, check_model
 from library.ranking import NoFavouritesError, Ranking, rank
 from library.store import Library, LibraryError
 from model.song import SongPrediction
@@ -342,7 +342,7 @@ def choose_model(args: argparse.Namespace, config: ServingConfig, library: Libra
     asks_library = args.command in ASKS_LIBRARY and getattr(args, "candidates", None) is None
     if asks_library:
         try:
-            LibraryQueries(library, config.genre_weight, config.library, model.requested)
+            check_model(library, model.requested)
         except ModelMismatch as exc:
             sys.exit(f"error: {exc}")
     return model, None

@@ -128,7 +128,7 @@ def main() -> None:
             analysing = GenrePredictor(artifact, classifiers[precision])
             cpu = cpu_seconds()
             settings = config.library.model_copy(update={"max_windows": most})
-            summary = index_library(folder, library, embedded(analysing, settings), artifact.labels,
+            summary = index_library(folder, library, embedded(analysing, settings), artifact.labels, artifact.tags,
                                     analysis_settings("keras", analysing, most), config.genre_weight,
                                     settings, progress=False)
             cpu = cpu_seconds() - cpu

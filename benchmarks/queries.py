@@ -37,7 +37,7 @@ from data.gtzan import GENRES
 from model.precision import load_classifier
 from model.predict import GenrePredictor
 from library.queries import LibraryQueries
-from library.ranking import song_vectors, taste_vector
+from library.ranking import Songs, song_vectors, taste_vector
 from library.settings import LibraryConfig
 from library.store import Library
 from serving.config import load_config
@@ -97,9 +97,10 @@ def main() -> None:
     probs, embeddings = real_songs()
     for n in [int(s) for s in args.sizes.split(",")]:
         p, e = library_like(probs, embeddings, n, rng)
-        vectors = song_vectors(p, e, weight)
+        no_tags = np.zeros((n, 0), np.float32)
+        vectors = song_vectors(Songs(p, e, no_tags), weight)
         picks = rng.integers(n, size=(args.queries, 3))
-        tastes = np.stack([taste_vector(p[i], e[i], weight) for i in picks]).astype(np.float32)
+        tastes = np.stack([taste_vector(Songs(p[i], e[i], no_tags[i]), weight) for i in picks]).astype(np.float32)
         singles = vectors[rng.integers(n, size=args.queries)]
         params = {"songs": n, "dim": vectors.shape[1], "k": K, "threads": 1}
         with tempfile.TemporaryDirectory() as tmp:
@@ -139,7 +140,7 @@ def fill_library(folder: Path, p: np.ndarray, e: np.ndarray) -> Library:
     genres = np.asarray(GENRES)[p.argmax(axis=1)]
     rows = [{"path": f"/music/song{i:07d}.ogg", "content_hash": f"{i:064x}", "size": 1, "mtime_ns": 1, "duration": 240.0,
              "title": None, "artist": f"artist {i % 5000}", "album": None, "genre": str(genres[i]),
-             "probabilities": p[i].tobytes(), "embedding": e[i].tobytes(), "windows": 7, "analysed_at": 0.0} for i in range(len(p))]
+             "probabilities": p[i].tobytes(), "embedding": e[i].tobytes(), "tags": b"", "windows": 7, "analysed_at": 0.0} for i in range(len(p))]
     for start in range(0, len(rows), 50000):
         library.write(rows[start : start + 50000], [], [], [])
     library.set_meta(labels=list(GENRES), analysis={"model": "benchmark vectors"})

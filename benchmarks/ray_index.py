@@ -56,7 +56,7 @@ def main() -> None:
 
         def run(name: str, engine) -> tuple[float, dict[str, np.ndarray]]:
             library = Library(Path(tmp, name))
-            summary = index_library(folder, library, engine, artifact.labels, analysis, config.genre_weight, settings,
+            summary = index_library(folder, library, engine, artifact.labels, artifact.tags, analysis, config.genre_weight, settings,
                                     progress=False)
             songs = library.songs()
             library.close()

@@ -42,7 +42,7 @@ def test_the_ray_engine_stores_what_the_embedded_engine_stores(music, local_ray,
     songs, lines = {}, {}
     for name, analyse in engines.items():
         library = Library(tmp_path / name)
-        summary = index_library(folder, library, analyse, artifact.labels, analysis, config.genre_weight, settings,
+        summary = index_library(folder, library, analyse, artifact.labels, artifact.tags, analysis, config.genre_weight, settings,
                                 progress=False)
         lines[name] = summary.lines()
         songs[name] = {song.path: song for song in library.songs()}

@@ -86,13 +86,17 @@ def test_a_song_is_the_mean_of_its_windows():
     assert torch.allclose(song_means(values, torch.tensor([0, 0, 1]), 2), torch.tensor([[0.5, 0.5], [0.2, 0.8]]))
     analyzer = SongAnalyzer(smoke_artifact())
     rng = np.random.default_rng(0)
-    outputs = WindowOutputs(rng.random((4, len(GENRES))).astype(np.float32), rng.random((4, 3)).astype(np.float32))
+    outputs = WindowOutputs(rng.random((4, len(GENRES))).astype(np.float32), rng.random((4, 3)).astype(np.float32),
+                            np.zeros((4, 0), np.float32))
     song = analyzer.summarize("x.wav", _prepared(4), outputs)
     assert np.allclose(song.probabilities, outputs.probabilities.mean(axis=0))
     assert np.allclose(song.embedding, outputs.embeddings.mean(axis=0))
-    # the service's transport: one structured array, the same numbers back
-    again = WindowOutputs.from_records(outputs.records())
-    assert all(np.array_equal(a, b) for a, b in zip(again, outputs))
+    assert song.tags.shape == (0,) and song.top_tags() == {}  # a genre-only model has no tags
+    # the service's transport: one structured array, the same numbers back, with tags or without
+    tagged = outputs._replace(tags=rng.random((4, 50)).astype(np.float32))
+    for sent in (outputs, tagged):
+        again = WindowOutputs.from_records(sent.records())
+        assert all(np.array_equal(a, b) for a, b in zip(again, sent, strict=True))
     assert [w.start for w in song.windows] == [0.0, 1.5, 3.0, 4.5] and song.windows[-1].end == 6.0
 
 

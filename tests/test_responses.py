@@ -35,8 +35,10 @@ def test_recommend_answers_every_field_readme_shows():
     assert "not your favourite jazz" in answer.recommendations[1].reason
     assert answer.errors == errors
     body = answer.model_dump(mode="json")
-    assert set(body) == {"model", "caveat", "favorite_genre", "taste_profile", "favorites", "recommendations", "errors"}
-    assert set(body["recommendations"][0]) == {"file", "id", "title", "artist", "genre", "score", "reason", "probabilities"}
+    assert set(body) == {"model", "caveat", "favorite_genre", "taste_profile", "taste_tags", "favorites", "recommendations",
+                         "errors"}
+    assert set(body["recommendations"][0]) == {"file", "id", "title", "artist", "genre", "score", "reason", "probabilities",
+                                               "tags"}
 
 
 def test_a_library_song_is_recommended_with_its_tags():

@@ -132,10 +132,11 @@ def test_the_openapi_document_types_both_answers(server):
     window = resolve(classify["properties"]["windows"]["items"])
     assert set(window["properties"]) == {"start", "end", "probabilities"}
     recommend = answer("/recommend")
-    assert set(recommend["properties"]) == {"model", "caveat", "favorite_genre", "taste_profile", "favorites",
-                                            "recommendations", "errors"}
+    assert set(recommend["properties"]) == {"model", "caveat", "favorite_genre", "taste_profile", "taste_tags",
+                                            "favorites", "recommendations", "errors"}
     entry = resolve(recommend["properties"]["recommendations"]["items"])
-    assert set(entry["properties"]) == {"file", "id", "title", "artist", "genre", "score", "reason", "probabilities"}
+    assert set(entry["properties"]) == {"file", "id", "title", "artist", "genre", "score", "reason", "probabilities",
+                                        "tags"}
     assert entry["properties"]["score"]["type"] == "number"
     assert "status" in resolve(recommend["properties"]["errors"]["items"])["properties"]
 

@@ -14,7 +14,7 @@ def _library(folder, n: int, rng: np.random.Generator) -> Library:
     e = rng.normal(size=(n, 32)).astype(np.float32)
     library.write([{"path": f"/music/{i}.ogg", "content_hash": f"{i:064x}", "size": 1, "mtime_ns": 1, "duration": 240.0,
                     "title": None, "artist": None, "album": None, "genre": "rock", "probabilities": p[i].tobytes(),
-                    "embedding": e[i].tobytes(), "windows": 7, "analysed_at": 0.0} for i in range(n)],
+                    "embedding": e[i].tobytes(), "tags": b"", "windows": 7, "analysed_at": 0.0} for i in range(n)],
                   [], [], [])
     return library
 

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from data.probe import AUDIO_SUFFIXES, AudioDecodeError
-from data.tags import Tags, read_tags
+from data.file_tags import FileTags, read_file_tags
 from data.threads import ordered_map
 from library.scan import FileState, Scan, plan, scan, under
 from library.settings import Engine as EngineName
@@ -64,7 +64,8 @@ class Analysed:
     windows: int
     probabilities: np.ndarray
     embedding: np.ndarray
-    tags: Tags
+    file_tags: FileTags
+    tags: np.ndarray  # the model's tag probabilities; no columns for a genre-only model
 
 
 # What an engine gives back for each file it was handed: its analysis, or why it cannot be used.
@@ -92,8 +93,9 @@ def embedded(predictor: GenrePredictor, settings: LibraryConfig) -> Engine:
             if isinstance(song, str):
                 yield item, song
             else:
-                [(probabilities, embedding)] = predictor.song_answers([song.windows])
-                yield item, Analysed(song.duration, len(song.windows), probabilities, embedding, read_tags(item[0].path))
+                [(probabilities, embedding, tags)] = predictor.song_answers([song.windows])
+                yield item, Analysed(song.duration, len(song.windows), probabilities, embedding,
+                                     read_file_tags(item[0].path), tags)
 
     return analyse
 
@@ -164,7 +166,7 @@ def _why_nothing_there(root: str, found: Scan) -> str | None:
 
 
 def index_library(
-    folder: str | Path | None, library: Library, analyse: Engine, labels: list[str],
+    folder: str | Path | None, library: Library, analyse: Engine, labels: list[str], tags: list[str],
     analysis: dict[str, Any], genre_weight: float, settings: LibraryConfig, progress: bool = True,
     add: bool = False, prune: bool = False, found: Scan | None = None,
 ) -> Summary:
@@ -182,7 +184,7 @@ def index_library(
         changed = sorted(k for k in analysis if stored.get(k) != analysis[k])
         summary.reanalysed_all = f"the analysis settings differ from the library's ({', '.join(changed)})"
         library.clear()
-    library.set_meta(analysis=analysis, labels=labels)
+    library.set_meta(analysis=analysis, labels=labels, tags=tags)
     todo = plan(library, found, settings.threads)
     summary.unreadable = found.unreadable
     summary.moved = sum(old != new for old, new, *_ in todo.moves)
@@ -215,10 +217,12 @@ def index_library(
 def _row(file: FileState, digest: str, song: Analysed, labels: list[str]) -> dict[str, Any]:
     return {
         "path": file.path, "content_hash": digest, "size": file.size, "mtime_ns": file.mtime_ns,
-        "duration": song.duration, "title": song.tags.title, "artist": song.tags.artist, "album": song.tags.album,
+        "duration": song.duration, "title": song.file_tags.title, "artist": song.file_tags.artist,
+        "album": song.file_tags.album,
         "genre": labels[int(np.argmax(song.probabilities))],
         "probabilities": song.probabilities.astype(np.float32).tobytes(),
-        "embedding": song.embedding.astype(np.float32).tobytes(), "windows": song.windows, "analysed_at": time.time(),
+        "embedding": song.embedding.astype(np.float32).tobytes(), "tags": song.tags.astype(np.float32).tobytes(),
+        "windows": song.windows, "analysed_at": time.time(),
     }
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from library.ranking import Ranking, rank, taste_vector
+from library.ranking import Ranking, Songs, rank, taste_vector
 from library.settings import LibraryConfig
 from library.store import Library, Song
-from model.song import SongPrediction
+from model.song import TAGS_SHOWN, SongPrediction
 
 
 class ModelMismatch(Exception):
@@ -29,6 +29,10 @@ class ModelMismatch(Exception):
 class SongNotFound(KeyError):
     def __str__(self) -> str:
         return self.args[0]
+
+
+class UnknownTag(ValueError):
+    """A search by a tag the library's model does not have."""
 
 
 def check_model(library: Library, model: str) -> None:
@@ -47,7 +51,7 @@ class LibraryQueries:
         if model is not None:
             check_model(library, model)
         self.library, self.genre_weight, self.settings = library, genre_weight, settings
-        self.labels = library.labels()
+        self.labels, self.tag_labels = library.labels(), library.tag_labels()
         self.version = -1
         self.refresh()
 
@@ -62,7 +66,7 @@ class LibraryQueries:
         self.copies: dict[str, set[int]] = {}  # content hash -> ids: a song's exact duplicates
         for song in self.songs.values():
             self.copies.setdefault(song.content_hash, set()).add(song.id)
-        self.labels = self.library.labels()
+        self.labels, self.tag_labels = self.library.labels(), self.library.tag_labels()
         self.version = version
 
     def song(self, song_id: int) -> Song:
@@ -74,20 +78,34 @@ class LibraryQueries:
     def prediction(self, song: Song) -> SongPrediction:
         """A library song as ranking takes songs."""
         return SongPrediction(song.name, self.labels, song.probabilities, song.embedding, [], song.duration, song.id,
-                              song.path, song.title, song.artist)
+                              song.path, song.title, song.artist, song.tags, self.tag_labels)
 
     def stored(self, path: str | Path) -> SongPrediction | None:
         """The stored answer for the file at `path`, if the library holds it."""
         song = self.by_path.get(str(Path(path).resolve()))
         return self.prediction(song) if song is not None else None
 
-    def search(self, query: str, limit: int, offset: int = 0) -> tuple[int, list[Song]]:
+    def search(self, query: str, limit: int, offset: int = 0, tags: list[str] = ()) -> tuple[int, list[Song]]:
         """Songs by what a person remembers of them: (how many hold every word of `query` in their
-        title, artist, album or file name, in any case and order; `limit` of them by "artist -
-        title", from the `offset`-th on: one page). An empty query matches every song."""
+        title, artist, album or file name, in any case and order, and show every one of `tags`
+        among their top tags; `limit` of them from the `offset`-th on: one page). Ordered by
+        "artist - title", or, searching by tags, by how likely the songs are to carry them. An
+        empty query without tags matches every song. Raises `UnknownTag`."""
+        columns = [self._tag_column(tag) for tag in tags]
         words = query.casefold().split()
-        found = sorted((s for s in self.songs.values() if _matches(s, words)), key=lambda s: s.label().casefold())
+        found = [s for s in self.songs.values() if _matches(s, words) and all(_shows(s, c) for c in columns)]
+        if columns:
+            found.sort(key=lambda s: (-float(s.tags[columns].sum()), s.label().casefold()))
+        else:
+            found.sort(key=lambda s: s.label().casefold())
         return len(found), found[offset:offset + limit]
+
+    def _tag_column(self, tag: str) -> int:
+        folded = [label.casefold() for label in self.tag_labels]
+        if tag.casefold() not in folded:
+            known = f"its tags: {', '.join(self.tag_labels)}" if self.tag_labels else "it has no tags, only genres"
+            raise UnknownTag(f"the library's model has no tag {tag!r}; {known}")
+        return folded.index(tag.casefold())
 
     def recommend(self, favourites: list[SongPrediction], top_k: int, genre: str | None = None,
                   max_per_artist: int | None = None) -> Ranking:
@@ -95,9 +113,8 @@ class LibraryQueries:
         exact duplicates left out), ranked and explained as `recommend` does with candidates.
         Raises `NoFavouritesError` without favourites."""
         self.refresh()
-        probabilities = np.stack([s.probabilities for s in favourites]) if favourites else np.zeros((0, len(self.labels)))
-        embeddings = np.stack([s.embedding for s in favourites]) if favourites else np.zeros((0, 1))
-        query = taste_vector(probabilities, embeddings, self.genre_weight)
+        query = taste_vector(Songs.of(favourites, favourites[0]) if favourites else Songs(*(np.zeros((0, 1)),) * 3),
+                             self.genre_weight)
         excluded = {s.song_id for s in favourites}.union(
             *(self.copies[self.songs[s.song_id].content_hash] for s in favourites if s.song_id in self.songs))
         candidates = self._search(query, excluded, top_k, genre, max_per_artist)
@@ -133,3 +150,8 @@ class LibraryQueries:
 def _matches(song: Song, words: list[str]) -> bool:
     text = " ".join(part for part in (song.title, song.artist, song.album, song.name) if part).casefold()
     return all(word in text for word in words)
+
+
+def _shows(song: Song, column: int) -> bool:
+    """Whether the tag of `column` is among the song's top tags, as every answer shows them."""
+    return column in np.argsort(-song.tags, kind="stable")[:TAGS_SHOWN]

@@ -3,7 +3,7 @@
 The same analysis as `indexer.embedded`, as a Ray Data pipeline over the files the plan says to
 analyse; `indexer.index_library` plans, writes and reports either way:
 
-    file list ──map: decode ▸ log-mel ▸ windows, tags (CPU tasks)──▶
+    file list ──map: decode ▸ log-mel ▸ windows, file tags (CPU tasks)──▶
       ──map_batches: a pool of actors, each loading the network once, fed the windows of
         `library.ray.songs_per_call` songs per call: one actor per GPU when the cluster has
         GPUs, else one per CPU──▶ each song's distribution and embedding
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from data.tags import Tags, read_tags
+from data.file_tags import FileTags, read_file_tags
 from library.indexer import Analysed, Engine, Outcome, ToAnalyse, prepare
 from library.settings import LibraryConfig
 from model.artifact import ModelArtifact
@@ -37,7 +37,7 @@ except ImportError as exc:  # the optional extra
     raise ImportError(
         f"the Ray engine needs Ray: pip install -e \".[cluster]\" -c constraints.txt ({exc})") from exc
 
-TAGS = ("title", "artist", "album")
+FILE_TAGS = ("title", "artist", "album")
 
 
 def on_ray(artifact: ModelArtifact, backend: Backend, precision: Precision, settings: LibraryConfig,
@@ -81,21 +81,21 @@ def _run(todo: list[ToAnalyse], artifact: ModelArtifact, backend: Backend, preci
             if batch["error"][i]:
                 yield todo[key], str(batch["error"][i])
             else:
-                # A column of tags that are all missing comes back as NaN, not None.
-                tags = Tags(*(value if isinstance(value, str) else None for value in (batch[name][i] for name in TAGS)))
+                # A column of file tags that are all missing comes back as NaN, not None.
+                file_tags = FileTags(*(value if isinstance(value, str) else None for value in (batch[name][i] for name in FILE_TAGS)))
                 yield todo[key], Analysed(float(batch["duration"][i]), int(batch["windows"][i]),
-                                          batch["probabilities"][i], batch["embedding"][i], tags)
+                                          batch["probabilities"][i], batch["embedding"][i], file_tags, batch["tags"][i])
 
 
 def _prepare(row: dict[str, Any], analyzer: SongAnalyzer, max_windows: int | None) -> dict[str, Any]:
-    """A CPU task: one file's windows and tags, or the reason it cannot be used (then no windows)."""
+    """A CPU task: one file's windows and file tags, or the reason it cannot be used (then no windows)."""
     song = prepare(analyzer, row["path"], max_windows)
     if isinstance(song, str):
         return {"key": row["key"], "error": song, "duration": 0.0, "windows": np.zeros((0, 1, 1, 1), np.float32),
-                **dict.fromkeys(TAGS)}
-    tags = read_tags(row["path"])
+                **dict.fromkeys(FILE_TAGS)}
+    file_tags = read_file_tags(row["path"])
     return {"key": row["key"], "error": "", "duration": song.duration, "windows": song.windows,
-            **{name: getattr(tags, name) for name in TAGS}}
+            **{name: getattr(file_tags, name) for name in FILE_TAGS}}
 
 
 class Network:
@@ -106,13 +106,13 @@ class Network:
         self.predictor = GenrePredictor(artifact, WindowClassifier(artifact, backend, precision, window_batch, device))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Songs in, each song's probabilities and embedding out (empty for a file that failed)."""
+        """Songs in, each song's probabilities, embedding and tags out (empty for a file that failed)."""
         counts = [0 if error else len(windows) for windows, error in zip(batch["windows"], batch["error"])]
         analysed = iter(self.predictor.song_answers([np.asarray(w) for w, count in zip(batch["windows"], counts) if count])
                         if any(counts) else ())
-        answers = [next(analysed) if count else (np.zeros(0, np.float32),) * 2 for count in counts]
-        return {**{name: batch[name] for name in ("key", "error", "duration", *TAGS)}, "windows": np.asarray(counts),
-                "probabilities": _column([a[0] for a in answers]), "embedding": _column([a[1] for a in answers])}
+        answers = [next(analysed) if count else (np.zeros(0, np.float32),) * 3 for count in counts]
+        return {**{name: batch[name] for name in ("key", "error", "duration", *FILE_TAGS)}, "windows": np.asarray(counts),
+                **{name: _column([a[i] for a in answers]) for i, name in enumerate(("probabilities", "embedding", "tags"))}}
 
 
 def _column(arrays: list[np.ndarray]) -> np.ndarray:

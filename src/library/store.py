@@ -26,10 +26,10 @@ from typing import Any
 import faiss
 import numpy as np
 
-from library.ranking import song_vectors
+from library.ranking import Songs, song_vectors
 from library.settings import LibraryConfig
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE songs (
     id INTEGER PRIMARY KEY,
@@ -42,6 +42,7 @@ CREATE TABLE songs (
     genre TEXT NOT NULL,
     probabilities BLOB NOT NULL,
     embedding BLOB NOT NULL,
+    tags BLOB NOT NULL,
     windows INTEGER NOT NULL,
     analysed_at REAL NOT NULL
 );
@@ -78,8 +79,14 @@ def _folders_as_roots(db: sqlite3.Connection) -> None:
         db.execute("DELETE FROM meta WHERE key = 'folder'")
 
 
+def _tags(db: sqlite3.Connection) -> None:
+    """2 -> 3: a model with tags (MSD-musicnn) stores each song's tag probabilities; the songs of
+    earlier models have none."""
+    db.execute("ALTER TABLE songs ADD COLUMN tags BLOB NOT NULL DEFAULT x''")
+
+
 # MIGRATIONS[n] upgrades a file of version n to n + 1.
-MIGRATIONS = [_drop_per_song_analysis, _folders_as_roots]
+MIGRATIONS = [_drop_per_song_analysis, _folders_as_roots, _tags]
 TABLES_OF_VERSION_0 = {"songs", "failures", "meta"}
 
 
@@ -101,6 +108,7 @@ class Song:
     genre: str
     probabilities: np.ndarray
     embedding: np.ndarray
+    tags: np.ndarray  # the model's tag probabilities: none for a model with genres only
 
     @property
     def name(self) -> str:
@@ -111,12 +119,11 @@ class Song:
         return f"{self.artist} - {self.title}" if self.artist and self.title else self.name
 
 
-SONG_COLUMNS = "id, path, content_hash, size, mtime_ns, duration, title, artist, album, genre, probabilities, embedding"
+SONG_COLUMNS = "id, path, content_hash, size, mtime_ns, duration, title, artist, album, genre, probabilities, embedding, tags"
 
 
 def _song(row: tuple) -> Song:
-    *head, probabilities, embedding = row
-    return Song(*head, np.frombuffer(probabilities, np.float32), np.frombuffer(embedding, np.float32))
+    return Song(*row[:-3], *(np.frombuffer(blob, np.float32) for blob in row[-3:]))
 
 
 class Library:
@@ -215,6 +222,10 @@ class Library:
         """The analysing model's labels: what each stored probability is the share of."""
         return self.meta("labels") or []
 
+    def tag_labels(self) -> list[str]:
+        """The analysing model's tags: what each stored tag probability is of ([] without tags)."""
+        return self.meta("tags") or []
+
     def version(self) -> int:
         """Bumped by every change to the songs: what the vector index is stamped with."""
         return self.meta("version") or 0
@@ -248,9 +259,9 @@ class Library:
                                 [(new, size, mtime, old) for old, new, size, mtime in moves])
             self.db.executemany(
                 "INSERT OR REPLACE INTO songs (path, content_hash, size, mtime_ns, duration, title, artist, album,"
-                " genre, probabilities, embedding, windows, analysed_at)"
+                " genre, probabilities, embedding, tags, windows, analysed_at)"
                 " VALUES (:path, :content_hash, :size, :mtime_ns, :duration, :title, :artist, :album, :genre,"
-                " :probabilities, :embedding, :windows, :analysed_at)", songs)
+                " :probabilities, :embedding, :tags, :windows, :analysed_at)", songs)
             self.db.executemany("DELETE FROM failures WHERE path = ?", [(s["path"],) for s in songs] + [(m[1],) for m in moves])
             self.db.executemany("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
                                 [(*f, time.time()) for f in failures])
@@ -271,13 +282,12 @@ class Library:
 
     def vectors(self, genre_weight: float) -> tuple[np.ndarray, np.ndarray]:
         """(ids, song vectors) of every song, in id order."""
-        rows = self.db.execute("SELECT id, probabilities, embedding FROM songs ORDER BY id").fetchall()
+        rows = self.db.execute("SELECT id, probabilities, embedding, tags FROM songs ORDER BY id").fetchall()
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         ids = np.array([r[0] for r in rows], np.int64)
-        probabilities = np.stack([np.frombuffer(r[1], np.float32) for r in rows])
-        embeddings = np.stack([np.frombuffer(r[2], np.float32) for r in rows])
-        return ids, song_vectors(probabilities, embeddings, genre_weight)
+        songs = Songs(*(np.stack([np.frombuffer(r[i], np.float32) for r in rows]) for i in (1, 2, 3)))
+        return ids, song_vectors(songs, genre_weight)
 
     def write_vector_index(self, genre_weight: float, settings: LibraryConfig) -> faiss.Index:
         """The inner-product index of every song, written atomically and stamped: exact up to

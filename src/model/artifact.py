@@ -22,8 +22,9 @@ from model.networks import build_network
 
 WEIGHTS, METADATA = "weights.pt", "model.json"
 # softmax: a classifier trained here. sigmoid_sum: independent sigmoids divided by their sum per
-# window (the old Keras model).
-Output = Literal["softmax", "sigmoid_sum"]
+# window (the old Keras model). sigmoid: independent sigmoids, a multi-label tagger whose labels
+# are tags (MSD-musicnn's 50 Last.fm tags).
+Output = Literal["softmax", "sigmoid_sum", "sigmoid"]
 # Said wherever a model trained on data=synthetic answers (the CLI, the JSON, the page).
 GENERATED_DATA = "trained on generated tones (data=synthetic), not on music: its genres mean nothing for real songs"
 
@@ -42,6 +43,15 @@ class ModelArtifact:
     def caveat(self) -> str | None:
         """What a person should know about this model's answers, if anything."""
         return self.info.get("caveat")
+
+    @property
+    def tags(self) -> list[str]:
+        """What the network's tag outputs mean: a tagger's own labels, or the tags a genre head
+        was trained beside (`tags` of its network config, see `training.finetune`); [] for a
+        network with genres only."""
+        if self.output == "sigmoid":
+            return self.labels
+        return list(self.network_config.get("tags", []))
 
     def build_network(self) -> nn.Module:
         """The network in eval mode; raises if the weights do not fit the config."""

@@ -26,12 +26,25 @@ from model.song import SongPrediction, WindowPrediction, genre_shares
 
 
 def window_probabilities(logits: torch.Tensor, output: Output) -> torch.Tensor:
-    """(n, genres) logits -> each window's genre distribution: a softmax for networks trained
-    here; the old Keras model's independent sigmoids divided by their sum."""
+    """(n, labels) logits -> each window's probabilities: a distribution over genres (a softmax
+    for networks trained here; the old Keras model's independent sigmoids divided by their sum),
+    or a tagger's independent sigmoids."""
+    if output == "sigmoid":
+        return torch.sigmoid(logits)
     if output == "sigmoid_sum":
         scores = torch.sigmoid(logits)
         return scores / scores.sum(dim=1, keepdim=True)
     return logits.softmax(dim=1)
+
+
+def window_tags(probabilities: torch.Tensor, tag_logits: list[torch.Tensor], output: Output) -> torch.Tensor:
+    """(n, tags) each window's tag probabilities: a tagger's own probabilities, the sigmoids of
+    the tag head beside a genre head, or no columns for a network with genres only."""
+    if tag_logits:
+        return torch.sigmoid(tag_logits[0])
+    if output == "sigmoid":
+        return probabilities
+    return probabilities.new_zeros(len(probabilities), 0)
 
 
 def song_means(window_values: torch.Tensor, song_index: torch.Tensor, n_songs: int) -> torch.Tensor:
@@ -54,18 +67,20 @@ class WindowOutputs(NamedTuple):
 
     probabilities: np.ndarray  # (n, labels)
     embeddings: np.ndarray  # (n, embedding size)
+    tags: np.ndarray  # (n, tags): no columns for a network with genres only
 
     def records(self) -> np.ndarray:
         """One structured array with a field each, for a transport that carries one array (the
         service's batched network call)."""
-        records = np.empty(len(self.probabilities), dtype=[("probabilities", np.float32, self.probabilities.shape[1:]),
-                                                           ("embeddings", np.float32, self.embeddings.shape[1:])])
-        records["probabilities"], records["embeddings"] = self.probabilities, self.embeddings
+        records = np.empty(len(self.probabilities), dtype=[(name, np.float32, rows.shape[1:])
+                                                           for name, rows in self._asdict().items()])
+        for name, rows in self._asdict().items():
+            records[name] = rows
         return records
 
     @classmethod
     def from_records(cls, records: np.ndarray) -> WindowOutputs:
-        return cls(np.array(records["probabilities"]), np.array(records["embeddings"]))
+        return cls(*(np.array(records[name]) for name in cls._fields))
 
 
 class SongAnalyzer:
@@ -73,7 +88,7 @@ class SongAnalyzer:
 
     def __init__(self, artifact: ModelArtifact):
         self.spectrogram, self.window_config = artifact.spectrogram, artifact.windows
-        self.labels = artifact.labels
+        self.labels, self.tags = artifact.labels, artifact.tags
         self.logmel = LogMel(artifact.spectrogram)
 
     def prepare(self, path: str | Path, max_seconds: float | None = None, max_windows: int | None = None) -> PreparedSong:
@@ -83,8 +98,8 @@ class SongAnalyzer:
             windows, starts, seconds = read_windows(song, self.window_config, self.logmel, max_windows)
         return PreparedSong(windows.numpy(), starts, seconds)
 
-    def song_answer(self, outputs: WindowOutputs) -> tuple[np.ndarray, np.ndarray]:
-        """A song's distribution and embedding: the means of its windows' outputs."""
+    def song_answer(self, outputs: WindowOutputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A song's probabilities, embedding and tags: the means of its windows' outputs."""
         one_song = torch.zeros(len(outputs.probabilities), dtype=torch.long)
         # torch.tensor copies: the outputs the service receives are read-only
         return tuple(song_means(torch.tensor(rows), one_song, 1)[0].numpy() for rows in outputs)
@@ -96,7 +111,9 @@ class SongAnalyzer:
                              genre_shares(self.labels, row))
             for start, row in zip(song.starts, outputs.probabilities)
         ]
-        return SongPrediction(name, self.labels, *self.song_answer(outputs), windows, song.duration)
+        probabilities, embedding, tags = self.song_answer(outputs)
+        return SongPrediction(name, self.labels, probabilities, embedding, windows, song.duration, tags=tags,
+                              tag_labels=self.tags)
 
 
 class WindowClassifier:
@@ -117,13 +134,13 @@ class WindowClassifier:
 
     @torch.inference_mode()
     def forward(self, windows: np.ndarray) -> WindowOutputs:
-        """(n, 1, n_mels, frames) -> each window's probabilities and embedding."""
-        probabilities, embeddings = [], []
+        """(n, 1, n_mels, frames) -> each window's probabilities, embedding and tags."""
+        outputs: list[tuple[torch.Tensor, ...]] = []
         for batch in torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).split(self.batch_size):
-            logits, embedding = self.network(batch.to(self.device))
-            probabilities.append(window_probabilities(logits, self.output))
-            embeddings.append(embedding)
-        return WindowOutputs(torch.cat(probabilities).cpu().numpy(), torch.cat(embeddings).cpu().numpy())
+            logits, embedding, *tag_logits = self.network(batch.to(self.device))
+            probabilities = window_probabilities(logits, self.output)
+            outputs.append((probabilities, embedding, window_tags(probabilities, tag_logits, self.output)))
+        return WindowOutputs(*(torch.cat(column).cpu().numpy() for column in zip(*outputs)))
 
 
 class GenrePredictor:
@@ -141,9 +158,9 @@ class GenrePredictor:
         answer.path = str(Path(path).resolve())
         return answer
 
-    def song_answers(self, songs: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Each song's (distribution, embedding) from its windows, all songs' windows through
-        the network together."""
+    def song_answers(self, songs: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each song's (probabilities, embedding, tags) from its windows, all songs' windows
+        through the network together."""
         outputs = self.classifier.forward(np.concatenate(songs))
         ends = np.cumsum([len(windows) for windows in songs])
         return [self.analyzer.song_answer(WindowOutputs(*(rows[end - len(windows):end] for rows in outputs)))

@@ -62,7 +62,7 @@ def fuse(network: nn.Module) -> nn.Module:
 
 
 class InferenceNetwork(nn.Module):
-    """Wraps a network for prediction: `forward(x)` -> (logits, embedding) in float32."""
+    """Wraps a network for prediction: `forward(x)` -> (logits, embedding[, tag logits]) in float32."""
 
     def __init__(self, network: nn.Module, backend: Backend, precision: Precision):
         super().__init__()
@@ -72,9 +72,9 @@ class InferenceNetwork(nn.Module):
         self._run = torch.compile(self.network) if backend == "compiled" else self.network
 
     @torch.inference_mode()
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if self.backend != "eager":
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            logits, embedding = self._run(x)
-        return logits.float(), embedding.float()
+            outputs = self._run(x)
+        return tuple(output.float() for output in outputs)

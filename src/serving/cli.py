@@ -6,6 +6,7 @@
                                 [--max-per-artist N] [--playlist OUT.m3u8] [--json] [--plots DIR]
     python -m serving index [MUSIC_DIR] [--add] [--prune] [--library DIR] [--engine {embedded,ray}] [--address ADDRESS]
     python -m serving similar SONG [--top-k K] [--genre G] [--max-per-artist N] [--playlist OUT.m3u8] [--json]
+    python -m serving search [WORD...] [--tag TAG]... [--limit N] [--offset N] [--json]
 
 List files hold one audio path per line, relative to the list file's folder; blank lines and
 `#` comments are skipped. Unreadable songs are reported and skipped; the rest still get answers.
@@ -30,17 +31,17 @@ from rich.table import Table
 from tqdm.auto import tqdm
 
 from data.probe import AudioDecodeError
-from library.queries import LibraryQueries, ModelMismatch, SongNotFound, check_model
+from library.queries import LibraryQueries, ModelMismatch, SongNotFound, UnknownTag, check_model
 from library.ranking import NoFavouritesError, Ranking, rank
 from library.store import Library, LibraryError
-from model.song import SongPrediction
+from model.song import SongPrediction, tag_shares
 from serving.config import ServingConfig, load_config
 from serving.playlists import write_playlist
-from serving.responses import ClassifyResponse, FileError, MadeBy, classification, recommendation
+from serving.responses import ClassifyResponse, FileError, MadeBy, classification, library_search, recommendation
 from serving.songs import SongAnswers
 
 # Commands whose answers come from the library's stored vectors.
-ASKS_LIBRARY = ("similar", "recommend")
+ASKS_LIBRARY = ("similar", "recommend", "search")
 
 
 def read_list(path: Path) -> list[Path]:
@@ -134,15 +135,23 @@ def answer_files(answers: SongAnswers, paths: list[Path], what: str) -> tuple[li
 
 
 def distribution_table(songs: list[SongPrediction], title: str) -> Table:
-    """Each song's top genre and its three largest shares (--json gives all of them)."""
+    """Each song's top genre and its three largest shares, and its top tags for a model with tags
+    (--json gives all of them)."""
     table = Table(title=title)
-    for column in ("song", "genre", "largest shares", "seconds"):
+    tagged = any(song.tag_labels for song in songs)
+    tagger = tagged and all(song.tag_labels == song.labels for song in songs)  # its labels are its tags
+    for column in ("song", *(() if tagger else ("genre", "largest shares")), *(("top tags",) if tagged else ()), "seconds"):
         table.add_column(column)
     for song in songs:
         top = sorted(zip(song.probabilities, song.labels), reverse=True)[:3]
-        shares = ", ".join(f"{label} {p:.0%}" for p, label in top)
-        table.add_row(song.name, song.genre, shares, f"{song.duration:.1f}")
+        genres = () if tagger else (song.genre, ", ".join(f"{label} {p:.0%}" for p, label in top))
+        table.add_row(song.name, *genres, *((tag_list(song.top_tags()),) if tagged else ()), f"{song.duration:.1f}")
     return table
+
+
+def tag_list(tags: dict[str, float]) -> str:
+    """"mellow 61%, chillout 40%": a song's top tags as a line."""
+    return ", ".join(f"{tag} {p:.0%}" for tag, p in tags.items())
 
 
 class Command:
@@ -235,6 +244,9 @@ class Command:
         console = Console()
         console.print(distribution_table(ranking.favourites, title))
         console.print(f"Favourite genre: [bold]{ranking.favourite_genre}[/bold]")
+        first = ranking.favourites[0]
+        if first.tag_labels:
+            console.print(f"Favourite tags: [bold]{tag_list(tag_shares(first.tag_labels, ranking.tag_profile))}[/bold]")
         table = Table(title="Recommendations")
         for column in ("#", "song", "genre", "score", "why"):
             table.add_column(column)
@@ -242,6 +254,28 @@ class Command:
             table.add_row(str(number), match.song.name, match.song.genre, f"{match.score:.3f}", match.reason)
         console.print(table)
         self.say_who(console)
+        return 0
+
+    def search(self) -> int:
+        """The library's songs by words of their names and by tags, one page."""
+        if self.library is None or not self.library.count():
+            sys.exit("error: the library is empty: run `python -m serving index MUSIC_DIR` first")
+        queries = self.queries
+        try:
+            total, songs = queries.search(" ".join(self.args.words), self.args.limit, self.args.offset, self.args.tag)
+        except UnknownTag as exc:
+            sys.exit(f"error: {exc}")
+        found = library_search(total, self.args.offset, songs, queries.labels, queries.tag_labels)
+        if self.args.json:
+            print(found.model_dump_json(indent=2, exclude_none=True))
+            return 0
+        table = Table(title=f"{total} song{'' if total == 1 else 's'} found"
+                            + (f", {self.args.offset + 1}-{self.args.offset + len(songs)} shown" if len(songs) < total else ""))
+        for column in ("id", "song", "genre", *(("top tags",) if queries.tag_labels else ())):
+            table.add_column(column)
+        for song, answer in zip(songs, found.songs):
+            table.add_row(str(song.id), song.label(), song.genre, *((tag_list(answer.tags),) if queries.tag_labels else ()))
+        Console().print(table)
         return 0
 
     def index(self) -> int:
@@ -254,7 +288,7 @@ class Command:
             analyse = engine(self.args.engine, predictor, settings, self.config.backend, self.config.network_batch,
                              self.args.address)
             summary = index_library(
-                self.args.music_dir, self.library, analyse, predictor.labels,
+                self.args.music_dir, self.library, analyse, predictor.labels, predictor.artifact.tags,
                 analysis_settings(self.model.tag, predictor, settings.max_windows), self.config.genre_weight, settings,
                 found=found,
             )
@@ -300,15 +334,22 @@ def parser(config: ServingConfig) -> argparse.ArgumentParser:
                        help="embedded: this process (default); ray: a Ray cluster (pip install -e \".[cluster]\")")
     build.add_argument("--address", help="the Ray cluster's address (auto, HOST:PORT or ray://HOST:10001); "
                                          "default: Ray started on this machine's cores")
+    find = commands.add_parser("search", help="the library's songs by words of their names and by tags")
+    find.add_argument("words", nargs="*", help="words of the title, artist, album or file name (any order)")
+    find.add_argument("--tag", action="append", default=[],
+                      help="only songs showing this tag among their top tags (a model with tags; repeat for more)")
+    find.add_argument("--limit", type=int, default=config.library.search_results, help="songs listed")
+    find.add_argument("--offset", type=int, default=0, help="songs skipped (the next page)")
     for sub in (many, near):
         sub.add_argument("--top-k", type=int, default=config.top_k)
         sub.add_argument("--genre", help="only songs whose top genre is this")
         sub.add_argument("--max-per-artist", type=int, help="at most this many songs of one artist (from tags)")
         sub.add_argument("--playlist", type=Path, help="also write the answer as an M3U8 playlist")
-    for sub in (one, many, near):
+    for sub in (one, many, near, find):
         sub.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    for sub in (one, many, near):
         sub.add_argument("--plots", type=Path, help="write a genre bar chart PNG per song into this folder")
-    for sub in (one, many, near, build):
+    for sub in (one, many, near, build, find):
         sub.add_argument("--model", default=argparse.SUPPRESS, help=model_help)
         sub.add_argument("--library", type=Path, default=argparse.SUPPRESS, help="library folder")
     return parser

@@ -7,9 +7,12 @@ from pydantic import BaseModel, Field
 
 from library.ranking import Ranking
 from library.store import Song
-from model.song import SongPrediction, genre_shares
+from model.song import SongPrediction, genre_shares, tag_shares
 
 Distribution = dict[str, float]
+TAGS = Field(default_factory=dict, description="the song's top tags, likeliest first, each with its probability (a model "
+                                                "with tags, such as MSD-musicnn: independent, they do not sum to 1); "
+                                                "empty for a model with genres only")
 
 
 class WindowGenres(BaseModel):
@@ -22,7 +25,9 @@ class SongGenres(BaseModel):
     file: str = Field(description="the file name the client sent, or the library song's file name")
     id: int | None = Field(None, description="the library's id of the song, when it is a library song")
     genre: str = Field(description="the most likely genre")
-    probabilities: Distribution = Field(description="genre distribution of the whole song, summing to 1")
+    probabilities: Distribution = Field(description="genre distribution of the whole song, summing to 1 (a tagger's "
+                                                    "labels are tags: independent probabilities)")
+    tags: Distribution = TAGS
     duration: float = Field(description="seconds of audio")
 
 
@@ -55,14 +60,18 @@ class Recommendation(Tagged):
     file: str
     id: int | None = Field(None, description="the library's id of the song, when it is a library song")
     genre: str
-    score: float = Field(description="genre_weight x genre match + (1 - genre_weight) x sound match, in [0, 1]")
+    score: float = Field(description="genre_weight x label match (genres; tags for a model with tags) + "
+                                     "(1 - genre_weight) x sound match, in [0, 1]")
     reason: str
     probabilities: Distribution
+    tags: Distribution = TAGS
 
 
 class RecommendResponse(MadeBy):
     favorite_genre: str = Field(description="the most frequent top genre among the favourites")
     taste_profile: Distribution = Field(description="the favourites' mean genre distribution")
+    taste_tags: Distribution = Field(default_factory=dict, description="the favourites' likeliest tags on average (a "
+                                                                      "model with tags); empty for a model with genres only")
     favorites: list[SongGenres]
     recommendations: list[Recommendation] = Field(description="best first")
     errors: list[FileError] = Field(description="files that could not be used; the others were answered")
@@ -108,7 +117,7 @@ class ClassifyResponse(MadeBy):
 
 def song_genres(song: SongPrediction) -> SongGenres:
     return SongGenres(file=song.name, id=song.song_id, genre=song.genre, probabilities=song.distribution(),
-                      duration=round(song.duration, 3))
+                      tags=song.top_tags(), duration=round(song.duration, 3))
 
 
 def classification(song: SongPrediction, made_by: MadeBy) -> Classification:
@@ -118,22 +127,25 @@ def classification(song: SongPrediction, made_by: MadeBy) -> Classification:
 
 def recommendation(ranking: Ranking, errors: list[FileError], made_by: MadeBy) -> RecommendResponse:
     """A ranking (`library.ranking.rank`) with the files that could not be used."""
-    labels = ranking.favourites[0].labels
+    first = ranking.favourites[0]
     return RecommendResponse(
         **made_by.model_dump(),
         favorite_genre=ranking.favourite_genre,
-        taste_profile=genre_shares(labels, ranking.profile),
+        taste_profile=genre_shares(first.labels, ranking.profile),
+        taste_tags=tag_shares(first.tag_labels, ranking.tag_profile),
         favorites=[song_genres(s) for s in ranking.favourites],
         recommendations=[Recommendation(file=m.song.name, id=m.song.song_id, title=m.song.title, artist=m.song.artist,
                                         genre=m.song.genre, score=round(m.score, 6), reason=m.reason,
-                                        probabilities=m.song.distribution()) for m in ranking.matches],
+                                        probabilities=m.song.distribution(), tags=m.song.top_tags())
+                         for m in ranking.matches],
         errors=errors,
     )
 
 
-def library_search(total: int, offset: int, songs: list[Song], labels: list[str]) -> LibrarySearch:
+def library_search(total: int, offset: int, songs: list[Song], labels: list[str], tag_labels: list[str]) -> LibrarySearch:
     return LibrarySearch(total=total, offset=offset, songs=[
         LibrarySong(id=s.id, file=s.name, title=s.title, artist=s.artist, album=s.album, genre=s.genre,
-                    probabilities=genre_shares(labels, s.probabilities), duration=round(s.duration, 3))
+                    probabilities=genre_shares(labels, s.probabilities), tags=tag_shares(tag_labels, s.tags),
+                    duration=round(s.duration, 3))
         for s in songs
     ])

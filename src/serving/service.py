@@ -228,14 +228,19 @@ class GenreService:
 
     # async like the APIs: the library is read on the event loop's thread only, never two at once.
     @library_routes.get("/songs", response_model=LibrarySearch)
-    async def library_search(self, q: str = "", offset: Annotated[int, Query(ge=0)] = 0) -> LibrarySearch:
-        """Library songs whose title, artist, album or file name hold every word of `q`: one page
+    async def library_search(self, q: str = "", offset: Annotated[int, Query(ge=0)] = 0,
+                             tag: Annotated[list[str], Query()] = []) -> LibrarySearch:  # noqa: B006
+        """Library songs whose title, artist, album or file name hold every word of `q` and whose
+        top tags show every `tag` (repeat it: `?tag=80s&tag=mellow`; a model with tags): one page
         of them (`search_results` in conf/serving.yaml), from the `offset`-th on."""
         library = self.library()
         if library is None:
             return LibrarySearch(total=0, offset=offset, songs=[])
-        total, songs = library.search(q, CONFIG.library.search_results, offset)
-        return library_search(total, offset, songs, library.labels)
+        try:
+            total, songs = library.search(q, CONFIG.library.search_results, offset, tag)
+        except UnknownTag as exc:
+            raise HTTPException(400, str(exc)) from None
+        return library_search(total, offset, songs, library.labels, library.tag_labels)
 
     # The id is a query parameter, not part of the path: BentoML keeps request metrics per path for
     # the life of the process, so one path per song would grow memory with every song played.

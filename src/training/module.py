@@ -73,8 +73,9 @@ class GenreClassifier(L.LightningModule):
         return instantiate(cfg.model, labels=labels, finetune=OmegaConf.to_container(cfg.finetune, resolve=True),
                            _recursive_=False, _convert_="all")
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.network(x)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits (a network also gives its embedding, and tag logits beside a genre head)."""
+        return self.network(x)[0]
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -82,10 +83,10 @@ class GenreClassifier(L.LightningModule):
         if self.mixup_alpha > 0:
             lam = float(torch.distributions.Beta(self.mixup_alpha, self.mixup_alpha).sample())
             perm = torch.randperm(len(x), device=x.device)
-            logits, _ = self(lam * x + (1 - lam) * x[perm])
+            logits = self(lam * x + (1 - lam) * x[perm])
             loss = lam * self.loss(logits, y) + (1 - lam) * self.loss(logits, y[perm])
         else:
-            logits, _ = self(x)
+            logits = self(x)
             loss = self.loss(logits, y)
         self.train_acc(logits, y)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
@@ -106,7 +107,7 @@ class GenreClassifier(L.LightningModule):
             layer.train(not frozen)  # Lightning restores this mode after each validation
 
     def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
-        logits, _ = self(batch["x"])
+        logits = self(batch["x"])
         probs = window_probabilities(logits, self.output)
         clip_probs = song_means(probs, batch["clip_index"], len(batch["clip_y"]))
         metrics = self.eval_metrics[stage]

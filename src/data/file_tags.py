@@ -1,4 +1,4 @@
-"""A song's title, artist and album from its tags (ID3, Vorbis comments, MP4 atoms, RIFF INFO),
+"""A song's title, artist and album from its file tags (ID3, Vorbis comments, MP4 atoms, RIFF INFO),
 read by mutagen's format-independent "easy" interface; missing or unreadable tags are None."""
 
 from __future__ import annotations
@@ -10,19 +10,19 @@ import mutagen
 
 
 @dataclass(frozen=True)
-class Tags:
+class FileTags:
     title: str | None
     artist: str | None
     album: str | None
 
 
-def read_tags(path: str | Path) -> Tags:
+def read_file_tags(path: str | Path) -> FileTags:
     try:
         found = mutagen.File(str(path), easy=True)
     except (mutagen.MutagenError, OSError, ValueError):
         found = None
     if found is None or found.tags is None:
-        return Tags(None, None, None)
+        return FileTags(None, None, None)
 
     def first(key: str) -> str | None:
         try:
@@ -32,4 +32,4 @@ def read_tags(path: str | Path) -> Tags:
         text = str(values[0]).strip() if values else ""
         return text or None
 
-    return Tags(first("title"), first("artist"), first("album"))
+    return FileTags(first("title"), first("artist"), first("album"))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from hydra.utils import instantiate
 
@@ -22,6 +23,10 @@ from training.config import compose_config
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+CHROMIUM = Path("/usr/bin/chromium")
+# As root in a container Chromium needs --no-sandbox; the rest keeps it off the network.
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--no-first-run"]
 
 
 def shared_path(*parts: str) -> Path:
@@ -157,3 +162,14 @@ def other_model(packaged) -> str:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env={**os.environ, **packaged}, check=True)
     return done.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Browser:
+    """Debian's Chromium, headless, driven by Playwright (its own browsers are never downloaded)."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium; .ci/run installs it)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()

@@ -16,16 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from conftest import bentoml_server, rows
 from data.synthetic import SAMPLE_RATE, render_clip
 from library.ranking import favourite_genre, taste_profile
 
-CHROMIUM = Path("/usr/bin/chromium")
-# As root in a container Chromium needs --no-sandbox; the rest keeps it off the network.
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run"]
 ANSWER_MS = 180_000  # an analysis on a busy 2-core machine
 METAL_COLOUR = re.compile("--c: #b07aa1")  # metal, the 7th of the model's labels, takes the 7th colour
 PAGE = 8  # library songs per search page (search_results): the test library spans three pages
@@ -37,16 +33,6 @@ def server(packaged, indexed, tmp_path_factory):
     with bentoml_server(packaged, tmp_path_factory.mktemp("page"),
                         f"library:\n  path: {indexed}\n  search_results: {PAGE}\n") as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-def browser() -> Browser:
-    if not CHROMIUM.is_file():
-        pytest.skip(f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium; .ci/run installs it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="session")

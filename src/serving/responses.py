@@ -88,6 +88,8 @@ class LibraryStatus(BaseModel):
     model: str | None = Field(description="the model (tag:version) the library was analysed with")
     caveat: str | None = Field(None, description="what to know about that model's answers; null when nothing")
     indexed_at: float | None = Field(description="when it was last indexed (Unix time)")
+    tags: list[str] = Field(default_factory=list, description="the tags its model answers, to search by "
+                                                              "(GET /library/songs?tag=...); empty for a model with genres only")
     answering: bool = Field(description="whether this service answers from the library (its model analysed it)")
     problem: str | None = Field(None, description="why the service does not answer from the library, and what to run")
 

@@ -34,7 +34,7 @@ from pydantic import BeforeValidator
 from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound
 
 from data.probe import AudioDecodeError
-from library.queries import LibraryQueries, ModelMismatch, SongNotFound
+from library.queries import LibraryQueries, ModelMismatch, SongNotFound, UnknownTag
 from library.ranking import NoFavouritesError, rank
 from library.store import Library, LibraryError
 from model.artifact import ModelArtifact
@@ -224,7 +224,7 @@ class GenreService:
         store = library.library
         failures = [LibraryFailure(file=Path(path).name, reason=reason) for path, (_, _, reason) in store.failures().items()]
         return LibraryStatus(songs=len(library.songs), failures=failures, model=store.model(), caveat=store.caveat(),
-                             indexed_at=store.meta("indexed_at"), answering=True)
+                             indexed_at=store.meta("indexed_at"), tags=library.tag_labels, answering=True)
 
     # async like the APIs: the library is read on the event loop's thread only, never two at once.
     @library_routes.get("/songs", response_model=LibrarySearch)

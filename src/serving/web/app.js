@@ -97,6 +97,16 @@ function learn(probabilities) {
 }
 const tint = (genre) => `--c: ${colours.get(genre) || "#999"}`;
 
+// A model with tags (MSD-musicnn) answers a song's top tags; in the library each one searches.
+function tagLine(tags, label = "Tags") {
+  const entries = Object.entries(tags || {});
+  if (entries.length === 0) return "";
+  const searchable = !$("search-tag-label").hidden;
+  return el("p", { class: "tags", "aria-label": label }, `${label}: `, ...entries.map(([tag, p]) => searchable
+    ? el("button", { type: "button", title: `library songs tagged ${tag}`, onclick: () => searchTag(tag) }, `${tag} ${percent(p)}`)
+    : el("span", {}, `${tag} ${percent(p)}; `)));
+}
+
 function bars(probabilities, label) {
   learn(probabilities);
   return el("ol", { class: "bars", "aria-label": label }, ...sorted(probabilities).map(([genre, p]) =>
@@ -155,7 +165,8 @@ function classify(file) {
     }
     const song = answer.data;
     state.textContent = `${song.genre}, ${clock(song.duration)}`;
-    card.append(madeBy(song), bars(song.probabilities, `${file.name}: genres`), timeline(song.windows, song.duration));
+    card.append(madeBy(song), tagLine(song.tags), bars(song.probabilities, `${file.name}: genres`),
+      timeline(song.windows, song.duration));
     card.setAttribute("style", tint(song.genre));
   });
 }
@@ -204,7 +215,7 @@ $("recommend-form").addEventListener("submit", async (e) => {
 function recommendations(data) {
   return el("div", { class: "result" }, madeBy(data),
     el("p", { class: "favourite" }, "Favourite genre: ", el("strong", {}, data.favorite_genre)),
-    favouriteVersusProfile(data),
+    favouriteVersusProfile(data), tagLine(data.taste_tags, "Favourite tags"),
     el("h3", {}, "Taste profile"), bars(data.taste_profile, "Taste profile"),
     el("h3", {}, "Recommendations, best first"), ranked(data.recommendations), unused(data.errors));
 }
@@ -224,7 +235,7 @@ function ranked(list) {
   const entry = (r) => {
     learn(r.probabilities);
     return el("li", { style: tint(r.genre) }, el("strong", {}, songName(r)), ` ${r.genre}, score ${r.score.toFixed(3)}`,
-      el("p", { class: "reason" }, r.reason), r.id === null ? "" : actions({ id: r.id, name: songName(r) }));
+      el("p", { class: "reason" }, r.reason), tagLine(r.tags), r.id === null ? "" : actions({ id: r.id, name: songName(r) }));
   };
   return el("div", {}, el("ol", { class: "ranked" }, ...list.map(entry)),
     el("button", { type: "button", onclick: () => download(list) }, "Download playlist (M3U8)"));
@@ -256,7 +267,9 @@ async function loadLibrary() {
       || "No library indexed: run python -m serving index MUSIC_DIR, then come back.";
     return;
   }
-  const { songs, model, indexed_at: at, failures } = answer.data;
+  const { songs, model, indexed_at: at, failures, tags } = answer.data;
+  $("tag-list").replaceChildren(...tags.map((tag) => el("option", { value: tag })));
+  $("search-tag-label").hidden = tags.length === 0;
   status.replaceChildren(`${plural(songs, "song")}, analysed with ${model}, indexed ${new Date(at * 1000).toLocaleString()}.`,
     caveat(answer.data), failures.length === 0 ? "" : el("details", {},
       el("summary", {}, `${plural(failures.length, "file")} could not be analysed`),
@@ -268,10 +281,11 @@ async function loadLibrary() {
 let searched = "";
 async function search(more = false) {
   const list = $("library-results");
-  const query = more ? searched : $("search").value;
+  const tag = $("search-tag").value.trim();
+  const query = more ? searched : `q=${encodeURIComponent($("search").value)}${tag ? `&tag=${encodeURIComponent(tag)}` : ""}`;
   const offset = more ? list.children.length : 0;
   $("more").disabled = true;
-  const answer = await send("GET", `library/songs?q=${encodeURIComponent(query)}&offset=${offset}`);
+  const answer = await send("GET", `library/songs?${query}&offset=${offset}`);
   $("more").disabled = false;
   if (!answer.ok) { $("search-count").textContent = reason(answer); return; }
   const { total, songs } = answer.data;
@@ -285,6 +299,12 @@ async function search(more = false) {
   if (more && songs.length) list.children[offset].querySelector("h3").focus();  // where the new page starts
 }
 $("search-form").addEventListener("submit", (e) => { e.preventDefault(); search(); });
+function searchTag(tag) {
+  $("search").value = "";
+  $("search-tag").value = tag;
+  show("library");
+  search();
+}
 $("more").addEventListener("click", () => search(true));
 
 function librarySong(song) {
@@ -293,7 +313,7 @@ function librarySong(song) {
   learn(song.probabilities);
   return el("li", { class: "song", style: tint(song.genre) }, el("h3", { tabindex: "-1" }, name),
     el("span", { class: "state" }, `${song.genre}, ${clock(song.duration)}${name === song.file ? "" : `, ${song.file}`}`),
-    el("details", {}, el("summary", {}, `Genres: ${top}…`), bars(song.probabilities, `${name}: genres`)),
+    tagLine(song.tags), el("details", {}, el("summary", {}, `Genres: ${top}…`), bars(song.probabilities, `${name}: genres`)),
     actions({ id: song.id, name }));
 }
 

@@ -5,28 +5,12 @@
 # Weights by the authors of jsalbert/Music-Genre-Classification-with-Deep-Learning (MIT licence).
 # KERAS_MODEL_URL and KERAS_MODEL_SHA256 override the defaults.
 set -euo pipefail
+# shellcheck source=checksum.sh
+source "$(dirname "$0")/checksum.sh"
 
 DEST="${1:-models/crnn_gtzan_jsalbert.h5}"
 URL="${KERAS_MODEL_URL:-https://github.com/jsalbert/Music-Genre-Classification-with-Deep-Learning/raw/master/models_trained/example_model/weights/crnn_net_gru_adam_ours_epoch_40.h5}"
 SHA256="${KERAS_MODEL_SHA256:-e6d7d9aa90eef37e84f604e122a7550a881d2e927a7aa9f6308ceb6b8c2063f2}"
 
-if [[ -f "$DEST" ]] && [[ "$(sha256sum "$DEST" | cut -d' ' -f1)" == "$SHA256" ]]; then
-    echo "$DEST is already there and verified; nothing to do." >&2
-    exit 0
-fi
-mkdir -p "$(dirname "$DEST")"
-partial="$DEST.part"
-echo "downloading $URL" >&2
-if ! curl --fail --location --retry 2 --connect-timeout 20 --progress-bar --output "$partial" "$URL"; then
-    rm -f "$partial"
-    echo "error: could not download $URL" >&2
-    exit 1
-fi
-actual="$(sha256sum "$partial" | cut -d' ' -f1)"
-if [[ "$actual" != "$SHA256" ]]; then
-    rm -f "$partial"
-    echo "error: checksum mismatch for $URL: expected $SHA256, got $actual; nothing kept." >&2
-    exit 1
-fi
-mv "$partial" "$DEST"
+fetch_verified "$URL" "$SHA256" "$DEST"
 echo "saved $DEST (sha256 verified). Next: python -m training.import_keras $DEST" >&2

@@ -124,6 +124,27 @@ def keras_store(keras_weights, tmp_path_factory) -> dict:
 
 
 @pytest.fixture(scope="session")
+def musicnn_folder() -> Path:
+    """MSD-musicnn as scripts/download_musicnn.sh leaves it, in models/musicnn (downloaded from
+    PyPI once, its sha256 checked; kept between runs, ignored by git)."""
+    folder = REPO / "models" / "musicnn"
+    done = subprocess.run(["bash", str(REPO / "scripts" / "download_musicnn.sh"), str(folder)], capture_output=True,
+                          text=True, timeout=600)
+    if done.returncode:
+        pytest.fail(f"scripts/download_musicnn.sh could not fetch MSD-musicnn from PyPI:\n{done.stderr[-2000:]}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def musicnn_store(musicnn_folder, tmp_path_factory) -> dict:
+    """MSD-musicnn imported into a fresh BentoML store: the environment that reaches it."""
+    home = tmp_path_factory.mktemp("musicnn_bentoml")
+    done = run_module("training.import_musicnn", str(musicnn_folder), cwd=home, env={"BENTOML_HOME": str(home)})
+    assert "imported" in done.stdout and "musicnn-msd:" in done.stdout
+    return {"BENTOML_HOME": str(home)}
+
+
+@pytest.fixture(scope="session")
 def music(tmp_path_factory) -> Path:
     """2 generated 20 s songs per genre, and the real recordings of ../shared/audio when present."""
     root = tmp_path_factory.mktemp("music")

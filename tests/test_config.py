@@ -53,7 +53,8 @@ def test_serving_settings_come_from_yaml_with_the_model_named_once(tmp_path, mon
     monkeypatch.delenv("GENRE_SERVING_CONFIG", raising=False)
     monkeypatch.delenv("GENRE_MODEL_TAG", raising=False)
     tracking = OmegaConf.load(REPO / "conf" / "tracking.yaml").tracking
-    assert load_config().model_tags == [f"{tracking.model_name}:latest", f"{tracking.keras_model_name}:latest"]
+    assert load_config().model_tags == [f"{tracking[name]}:latest" for name in ("model_name", "keras_model_name",
+                                                                               "musicnn_model_name")]
     overrides = tmp_path / "serving.yaml"
     overrides.write_text("top_k: 3\n")
     monkeypatch.setenv("GENRE_SERVING_CONFIG", str(overrides))

@@ -45,7 +45,7 @@ class FeatureCache:
 
         def compute(clip: Clip) -> torch.Tensor | AudioDecodeError:
             try:
-                return logmel(load_audio(clip.path, self.spectrogram.sample_rate))
+                return logmel(load_audio(clip.path, self.spectrogram.sample_rate, resampling=self.spectrogram.resampler))
             except AudioDecodeError as exc:
                 return exc
 

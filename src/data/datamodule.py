@@ -60,7 +60,7 @@ class ClipWindowsDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         if self.windows.mode == "keras":
-            audio = load_audio(self.clips[i].path, self.spectrogram.sample_rate)
+            audio = load_audio(self.clips[i].path, self.spectrogram.sample_rate, resampling=self.spectrogram.resampler)
             windows, _ = song_windows(audio, self.windows, self.logmel)
         else:
             windows, _ = clip_windows(self.logmels[i], self.windows, self.spectrogram)

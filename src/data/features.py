@@ -13,6 +13,7 @@ import json
 from typing import Literal
 
 from data import require_torchaudio
+from data.audio import Resampling
 from data.schema import Schema
 
 require_torchaudio()
@@ -32,16 +33,23 @@ class SpectrogramConfig(Schema):
     f_max: float | None
     mel_scale: Literal["slaney", "htk"]
     mel_norm: Literal["slaney"] | None
-    log: Literal["db", "log1p"]
+    # db: 10 log10 with a floor top_db below the peak; log1p: log(1 + 10000 mel); log10_fp16:
+    # log10(10000 mel + 1) of the mel rounded to float16 first, as MSD-musicnn was trained.
+    log: Literal["db", "log1p", "log10_fp16"]
     top_db: float | None
     # Exponent applied to the mel power spectrogram before the log (the old Keras model used 2).
     mel_exponent: float
     # Padding of the centred STFT at both ends ("reflect" in librosa before 0.10).
     pad_mode: Literal["constant", "reflect"]
+    # How decoded audio reaches `sample_rate` (data.audio.Resampling). Models packaged before this
+    # setting existed used "sinc".
+    resampler: Resampling = "sinc"
 
     def digest(self) -> str:
-        """Short stable hash: names the feature cache and tags MLflow runs."""
-        blob = json.dumps(self.model_dump(), sort_keys=True).encode()
+        """Short stable hash: names the feature cache and tags MLflow runs (settings from before
+        `resampler` existed, "sinc", keep their hash, so their caches and libraries stay valid)."""
+        blob = json.dumps(self.model_dump(exclude={"resampler"} if self.resampler == "sinc" else None),
+                          sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
     def frames(self, samples: int) -> int:
@@ -82,6 +90,8 @@ class LogMel(nn.Module):
             mel = mel.pow(self.config.mel_exponent)
         if self.config.log == "log1p":
             return torch.log1p(10000.0 * mel)
+        if self.config.log == "log10_fp16":
+            return torch.log10(10000.0 * mel.half().float() + 1.0)
         db = 10.0 * torch.log10(mel.clamp_min(1e-10))
         if self.config.top_db is not None:
             peak = db.amax(dim=(-2, -1), keepdim=True)

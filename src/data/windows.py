@@ -138,7 +138,7 @@ def read_windows(song: AudioFile, windows: WindowConfig, logmel: LogMel, most: i
     starts = (keras_starts(round(song.seconds * rate), size, round(windows.trim_seconds * rate))
               if windows.mode == "keras" and song.seconds is not None else None)
     if starts is None:
-        waveform = song.read(rate)
+        waveform = song.read(rate, resampling=spectrogram.resampler)
         check_length(song.path, len(waveform) / rate, min_seconds, None)
         check_sound(song.path, waveform)
         stacked, times = song_windows(waveform, windows, logmel)
@@ -147,7 +147,7 @@ def read_windows(song: AudioFile, windows: WindowConfig, logmel: LogMel, most: i
     keep = spread(len(starts), most)
     pieces = []
     for run in _runs(keep):  # consecutive windows are decoded in one read
-        audio = song.read(rate, starts[run[0]] / rate, (starts[run[-1]] + size) / rate)
+        audio = song.read(rate, starts[run[0]] / rate, (starts[run[-1]] + size) / rate, spectrogram.resampler)
         pieces.append(F.pad(audio, (0, len(run) * size - len(audio))))  # a header that overstated the length
     audio = torch.cat(pieces)
     check_sound(song.path, audio)

@@ -40,9 +40,8 @@ def load_config() -> ServingConfig:
         layers.append(OmegaConf.load(os.environ["GENRE_SERVING_CONFIG"]))
     if os.environ.get("GENRE_MODEL_TAG"):
         layers.append(OmegaConf.create({"model_tags": [os.environ["GENRE_MODEL_TAG"]]}))
-    # model_tags name ${tracking.model_name} and ${tracking.keras_model_name}; the tracking block is
-    # only there to resolve them.
-    names = {key: tracking.tracking[key] for key in ("model_name", "keras_model_name")}
+    # model_tags name the models of conf/tracking.yaml; the tracking block is only there to resolve them.
+    names = {key: tracking.tracking[key] for key in ("model_name", "keras_model_name", "musicnn_model_name")}
     merged = OmegaConf.merge({"tracking": names}, *layers)
     values = OmegaConf.to_container(merged, resolve=True)
     values.pop("tracking")

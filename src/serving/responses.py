@@ -98,8 +98,8 @@ class LibrarySong(SongGenres, Tagged):
     album: str | None = Field(None, description="from the file's tags")
 
 
-class NotFoundDetail(BaseModel):
-    """A GET route's 404 (FastAPI's HTTPException body)."""
+class RouteError(BaseModel):
+    """A GET route's refusal, 400 or 404 (FastAPI's HTTPException body)."""
 
     detail: str
 

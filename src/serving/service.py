@@ -59,7 +59,7 @@ from serving.responses import (
     LibrarySearch,
     LibraryStatus,
     MadeBy,
-    NotFoundDetail,
+    RouteError,
     RecommendResponse,
     classification,
     library_search,
@@ -227,7 +227,8 @@ class GenreService:
                              indexed_at=store.meta("indexed_at"), tags=library.tag_labels, answering=True)
 
     # async like the APIs: the library is read on the event loop's thread only, never two at once.
-    @library_routes.get("/songs", response_model=LibrarySearch)
+    @library_routes.get("/songs", response_model=LibrarySearch,
+                        responses={400: {"description": "a tag the library's model does not have", "model": RouteError}})
     async def library_search(self, q: str = "", offset: Annotated[int, Query(ge=0)] = 0,
                              tag: Annotated[list[str], Query()] = []) -> LibrarySearch:  # noqa: B006
         """Library songs whose title, artist, album or file name hold every word of `q` and whose
@@ -245,7 +246,7 @@ class GenreService:
     # The id is a query parameter, not part of the path: BentoML keeps request metrics per path for
     # the life of the process, so one path per song would grow memory with every song played.
     @library_routes.get("/audio", response_class=FileResponse,
-                        responses={404: {"description": "no such song, or its file is gone", "model": NotFoundDetail}})
+                        responses={404: {"description": "no such song, or its file is gone", "model": RouteError}})
     async def library_audio(self, song_id: int) -> FileResponse:
         """A library song's audio file, found by its id alone: the client never names a path."""
         library = self.library()

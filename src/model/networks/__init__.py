@@ -13,8 +13,9 @@ from torch import nn
 from model.networks.baseline import ConvPoolNet
 from model.networks.crnn import CRNN
 from model.networks.keras_crnn import KerasCRNN
+from model.networks.musicnn import Musicnn
 
-NETWORKS: dict[str, type[nn.Module]] = {"crnn": CRNN, "baseline": ConvPoolNet, "keras_crnn": KerasCRNN}
+NETWORKS: dict[str, type[nn.Module]] = {"crnn": CRNN, "baseline": ConvPoolNet, "keras_crnn": KerasCRNN, "musicnn": Musicnn}
 HEAD = "head."  # every network's last layer, one output per label, is `head`: its weights start with this
 
 

@@ -42,10 +42,15 @@ def test_digest_follows_the_spectrogram_settings_only():
     assert CHOI.model_copy(update={"n_mels": 128}).digest() != CHOI.digest()
     short, short_windows = feature_settings("features=short", "features.spectrogram.n_mels=96")
     assert short == CHOI and short_windows != CHOI_WINDOWS  # other windows share the cache
+    # the resampler, a setting added later: the default keeps the hash settings had without it
+    assert CHOI.resampler == "sinc" and CHOI.digest() == SpectrogramConfig.model_validate(
+        {k: v for k, v in CHOI.model_dump().items() if k != "resampler"}).digest()
+    assert CHOI.model_copy(update={"resampler": "kaiser_best"}).digest() != CHOI.digest()
 
 
 @pytest.mark.parametrize("schema,key,value,allowed", [
-    (SpectrogramConfig, "log", "log1P", "'db' or 'log1p'"),
+    (SpectrogramConfig, "log", "log1P", "'db', 'log1p' or 'log10_fp16'"),
+    (SpectrogramConfig, "resampler", "soxr", "'sinc' or 'kaiser_best'"),
     (SpectrogramConfig, "pad_mode", "zeros", "'constant' or 'reflect'"),
     (WindowConfig, "mode", "slide", "'sliding' or 'keras'"),
 ])

@@ -113,8 +113,7 @@ class LibraryQueries:
         exact duplicates left out), ranked and explained as `recommend` does with candidates.
         Raises `NoFavouritesError` without favourites."""
         self.refresh()
-        query = taste_vector(Songs.of(favourites, favourites[0]) if favourites else Songs(*(np.zeros((0, 1)),) * 3),
-                             self.genre_weight)
+        query = taste_vector(Songs.of(favourites), self.genre_weight)
         excluded = {s.song_id for s in favourites}.union(
             *(self.copies[self.songs[s.song_id].content_hash] for s in favourites if s.song_id in self.songs))
         candidates = self._search(query, excluded, top_k, genre, max_per_artist)

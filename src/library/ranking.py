@@ -38,10 +38,11 @@ class Songs:
     tags: np.ndarray  # (songs, tags): no columns for a model with genres only
 
     @classmethod
-    def of(cls, songs: list[SongPrediction], like: SongPrediction) -> Songs:
-        """`songs` stacked; no songs gives no rows of `like`'s widths."""
+    def of(cls, songs: list[SongPrediction], like: SongPrediction | None = None) -> Songs:
+        """`songs` stacked; no songs gives no rows, of `like`'s widths where given."""
         if not songs:
-            return cls(*(np.zeros((0, len(v))) for v in (like.probabilities, like.embedding, like.tags)))
+            widths = [len(v) for v in (like.probabilities, like.embedding, like.tags)] if like else [0, 0, 0]
+            return cls(*(np.zeros((0, width)) for width in widths))
         return cls(*(np.stack([getattr(s, name) for s in songs]) for name in ("probabilities", "embedding", "tags")))
 
     def __len__(self) -> int:
@@ -159,7 +160,7 @@ def rank(favourites: list[SongPrediction], candidates: list[SongPrediction], top
     """Profile, favourite genre, and the best `top_k` candidates with their reasons. Raises
     `NoFavouritesError` when there is no favourite."""
     _require_favourites(np.zeros((len(favourites), 1)))
-    liked = Songs.of(favourites, favourites[0])
+    liked = Songs.of(favourites)
     top = favourites[0].labels[favourite_genre(liked.probabilities)]
     ranked = rank_candidates(liked, Songs.of(candidates, favourites[0]), top_k, genre_weight)
     shared = _shared_tags(liked, favourites)

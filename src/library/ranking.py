@@ -180,7 +180,7 @@ def _reason(ranked: Ranked, song: SongPrediction, favourites: list[SongPredictio
     alone = len(favourites) == 1  # "similar": one song, no favourite genre to speak of
     whom = favourites[0].name if alone else "your favourites"
     parts = []
-    if song.tag_labels != song.labels:  # a tagger's top label is a tag, said below
+    if not song.tagger:  # a tagger's top label is a tag, said below
         genre = f"{song.genre} ({float(song.probabilities.max()):.0%})"
         if alone:
             asked = favourites[0]

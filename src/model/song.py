@@ -38,6 +38,11 @@ class SongPrediction:
     tag_labels: list[str] = field(default_factory=list)  # what each of `tags` is; [] for a genre-only model
 
     @property
+    def tagger(self) -> bool:
+        """Whether the model's labels are tags (MSD-musicnn): then its top label is a tag, not a genre."""
+        return bool(self.tag_labels) and self.tag_labels == self.labels
+
+    @property
     def genre(self) -> str:
         return self.labels[int(np.argmax(self.probabilities))]
 

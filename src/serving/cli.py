@@ -138,8 +138,7 @@ def distribution_table(songs: list[SongPrediction], title: str) -> Table:
     """Each song's top genre and its three largest shares, and its top tags for a model with tags
     (--json gives all of them)."""
     table = Table(title=title)
-    tagged = any(song.tag_labels for song in songs)
-    tagger = tagged and all(song.tag_labels == song.labels for song in songs)  # its labels are its tags
+    tagged, tagger = any(song.tag_labels for song in songs), all(song.tagger for song in songs)
     for column in ("song", *(() if tagger else ("genre", "largest shares")), *(("top tags",) if tagged else ()), "seconds"):
         table.add_column(column)
     for song in songs:
@@ -194,7 +193,7 @@ class Command:
                   .model_dump_json(indent=2, exclude_none=True))
         elif found:
             console = Console()
-            console.print(distribution_table(found, "Genre distribution per song"))
+            console.print(distribution_table(found, "Top tags per song" if found[0].tagger else "Genre distribution per song"))
             self.say_who(console)
         return 1 if errors and not found else 0
 
@@ -243,12 +242,13 @@ class Command:
             return 0
         console = Console()
         console.print(distribution_table(ranking.favourites, title))
-        console.print(f"Favourite genre: [bold]{ranking.favourite_genre}[/bold]")
         first = ranking.favourites[0]
+        if not first.tagger:
+            console.print(f"Favourite genre: [bold]{ranking.favourite_genre}[/bold]")
         if first.tag_labels:
             console.print(f"Favourite tags: [bold]{tag_list(tag_shares(first.tag_labels, ranking.tag_profile))}[/bold]")
         table = Table(title="Recommendations")
-        for column in ("#", "song", "genre", "score", "why"):
+        for column in ("#", "song", "top tag" if first.tagger else "genre", "score", "why"):
             table.add_column(column)
         for number, match in enumerate(ranking.matches, 1):
             table.add_row(str(number), match.song.name, match.song.genre, f"{match.score:.3f}", match.reason)
@@ -271,7 +271,8 @@ class Command:
             return 0
         table = Table(title=f"{total} song{'' if total == 1 else 's'} found"
                             + (f", {self.args.offset + 1}-{self.args.offset + len(songs)} shown" if len(songs) < total else ""))
-        for column in ("id", "song", "genre", *(("top tags",) if queries.tag_labels else ())):
+        tagger = queries.tag_labels == queries.labels
+        for column in ("id", "song", "top tag" if tagger else "genre", *(("top tags",) if queries.tag_labels else ())):
             table.add_column(column)
         for song, answer in zip(songs, found.songs):
             table.add_row(str(song.id), song.label(), song.genre, *((tag_list(answer.tags),) if queries.tag_labels else ()))

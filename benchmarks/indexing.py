@@ -1,18 +1,21 @@
 """Indexing a music library: songs per hour on this machine's cores, and what analysing fewer
 windows per song, or running the network in bf16, costs in agreement with the full analysis.
 
-    python benchmarks/indexing.py [--cache DIR] [--settings fp32:all,bf16:all,bf16:6,...] [--songs N]
+    python benchmarks/indexing.py [--cache DIR] [--settings fp32:all,bf16:all,bf16:6,...] [--songs N] [--model keras|musicnn]
 
 Songs: real full-length music from Debian's packages `warzone2100-music` (Opus) and
 `hyperrogue-music` (ogg), fetched with `apt-get download` and unpacked with `dpkg -x` into
 `--cache` (not committed), plus one of them re-encoded to m4a/AAC by PyAV to exercise the
-FFmpeg path. Model: the old Keras CRNN (real trained weights, ../shared/seed), fused.
+FFmpeg path. Model: the old Keras CRNN (real trained weights, ../shared/seed), or MSD-musicnn
+(`--model musicnn`, models/musicnn as scripts/download_musicnn.sh leaves it), fused.
 
 Figures: songs/h of `python -m serving index`'s path (decode and features on the library's
 threads, only the windows' audio decoded; the network on the main thread; SQLite writes) for
 each precision and window count, and the same rate in four-minute songs (the audio minutes
 analysed per hour / 4); the share of songs whose top genre equals the full analysis's (fp32,
-every window); the per-song `classify` path, one file after another, in the same run; where the
+every window), and, against that same analysis, the song embedding's cosine (mean and worst)
+and the top-5 tags' overlap (a model with tags); the per-song `classify` path, one file after
+another, in the same run; where the
 time goes (decode, features, network) per song; and the floor the measured matrix-product rate
 sets on the network.
 """
@@ -31,7 +34,7 @@ import av
 import numpy as np
 import soundfile as sf
 import torch
-from common import SHARED, emit
+from common import REPO, SHARED, emit
 from torch.utils.flop_counter import FlopCounterMode
 
 from data.audio import load_audio, open_song
@@ -40,8 +43,9 @@ from model.predict import GenrePredictor, WindowClassifier
 from serving.config import load_config
 from library.indexer import analysis_settings, embedded, index_library
 from library.scan import scan
-from library.store import Library
+from library.store import Library, Song
 from training.import_keras import keras_artifact
+from training.import_musicnn import musicnn_artifact
 
 PACKAGES = ("warzone2100-music", "hyperrogue-music")
 
@@ -81,6 +85,21 @@ def to_m4a(source: Path, target: Path) -> None:
             out.mux(packet)
 
 
+def agreement(full: dict[str, Song], analysed: dict[str, Song]) -> dict[str, float]:
+    """How far an analysis is from the full one, song by song: the top label (genre, or a
+    tagger's top tag), the embedding's cosine (mean and worst), the top-5 tags' overlap."""
+    names = sorted(full)
+    cosines = [float(full[n].embedding @ analysed[n].embedding
+                     / np.linalg.norm(full[n].embedding) / np.linalg.norm(analysed[n].embedding)) for n in names]
+    figures = {"top_genre_agreement_with_full": float(np.mean([full[n].genre == analysed[n].genre for n in names])),
+               "embedding_cosine_to_full_mean": float(np.mean(cosines)),
+               "embedding_cosine_to_full_worst": float(np.min(cosines))}
+    if len(full[names[0]].tags):
+        top5 = lambda song: set(np.argsort(-song.tags)[:5])  # noqa: E731
+        figures["top5_tags_overlap_with_full"] = float(np.mean([len(top5(full[n]) & top5(analysed[n])) / 5 for n in names]))
+    return figures
+
+
 def cpu_seconds() -> float:
     """User and system CPU time of this process, all threads."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -94,6 +113,7 @@ def main() -> None:
                         help="precision:windows per song to compare (all: every window); the first is the "
                              "reference; empty: only where the time goes")
     parser.add_argument("--songs", type=int, default=0, help="use only the first N songs (0: all)")
+    parser.add_argument("--model", choices=("keras", "musicnn"), default="keras")
     args = parser.parse_args()
     songs = fetch_songs(args.cache)[: args.songs or None]
     folder = args.cache / "library-input"
@@ -105,11 +125,15 @@ def main() -> None:
         (folder / song.name).symlink_to(song)
     minutes = sum(load_audio(s, 8000).numel() / 8000 for s in songs) / 60
     config = load_config()
-    artifact = keras_artifact(SHARED / "seed" / "crnn_gtzan_jsalbert.h5")
+    if args.model == "musicnn":
+        subprocess.run(["bash", str(REPO / "scripts" / "download_musicnn.sh"), str(REPO / "models" / "musicnn")], check=True)
+        artifact = musicnn_artifact(REPO / "models" / "musicnn")
+    else:
+        artifact = keras_artifact(SHARED / "seed" / "crnn_gtzan_jsalbert.h5")
     classifiers = {p: WindowClassifier(artifact, "fused", p, config.network_batch) for p in ("fp32", "bf16")}
     predictor = GenrePredictor(artifact, classifiers["fp32"])
     common = {"songs": len(songs), "audio_minutes": round(minutes, 1), "mean_song_minutes": round(minutes / len(songs), 2),
-              "model": "keras (fused)", "threads": config.library.threads, "formats": sorted({s.suffix for s in songs})}
+              "model": f"{args.model} (fused)", "threads": config.library.threads, "formats": sorted({s.suffix for s in songs})}
 
     settings = [s for s in args.settings.split(",") if s]  # none: only where the time goes
     if settings:
@@ -119,7 +143,7 @@ def main() -> None:
         emit("library", "classify_path_songs_per_hour", rate, "song/h", precision="fp32", load=os.getloadavg()[0], **common)
         emit("library", "classify_path_cpu_seconds_per_song", (cpu_seconds() - cpu) / len(songs), "s", precision="fp32", **common)
 
-    full: dict[str, str] | None = None
+    full: dict[str, Song] | None = None
     for setting in settings:
         precision, count = setting.split(":")
         most = None if count == "all" else int(count)
@@ -129,10 +153,10 @@ def main() -> None:
             cpu = cpu_seconds()
             settings = config.library.model_copy(update={"max_windows": most})
             summary = index_library(folder, library, embedded(analysing, settings), artifact.labels, artifact.tags,
-                                    analysis_settings("keras", analysing, most), config.genre_weight,
+                                    analysis_settings(args.model, analysing, most), config.genre_weight,
                                     settings, progress=False)
             cpu = cpu_seconds() - cpu
-            genres = {Path(s.path).name: s.genre for s in library.songs()}
+            analysed = {Path(s.path).name: s for s in library.songs()}
             analysed_minutes = sum(s.duration for s in library.songs()) / 60
             library.close()
         songs_per_hour = summary.analysed / summary.seconds * 3600
@@ -146,13 +170,12 @@ def main() -> None:
         emit("library", "index_four_minute_songs_per_hour", analysed_minutes / 4 / summary.seconds * 3600, "song/h",
              precision=precision, max_windows=count, **common)
         if full is None:
-            full = genres
-            same = np.mean([genres[s.name] == g for s, g in zip(songs, per_song)])
+            full = analysed
+            same = np.mean([analysed[s.name].genre == g for s, g in zip(songs, per_song)])
             emit("library", "index_equals_classify_path", float(same), "fraction", **common)
         else:
-            agree = np.mean([genres[name] == full[name] for name in full])
-            emit("library", "top_genre_agreement_with_full", float(agree), "fraction", precision=precision,
-                 max_windows=count, **common)
+            for figure, value in agreement(full, analysed).items():
+                emit("library", figure, value, "fraction", precision=precision, max_windows=count, **common)
 
     # Where the time goes, in CPU seconds (what other jobs on a shared machine cannot inflate).
     decode = features = network = windows = 0.0

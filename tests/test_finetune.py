@@ -1,6 +1,7 @@
 """Fine-tuning from a trained model (`init_from=`) on a folder per label, end to end: a run into
 a real MLflow store, packaging into a real BentoML store, `bentoml serve` called over HTTP."""
 
+import json
 from pathlib import Path
 
 import lightning as L
@@ -157,3 +158,38 @@ def test_the_old_model_fine_tunes_on_real_gtzan_clips(keras_store, tmp_path):
     checkpoint = download_best_checkpoint(client, run.info.run_id, tmp_path)
     hparams = torch.load(checkpoint, map_location="cpu", weights_only=True)["hyper_parameters"]
     assert hparams["labels"] == list(GENRES) and hparams["output"] == "sigmoid_sum"
+
+
+def test_a_genre_head_on_msd_musicnn_keeps_its_tags_and_is_served_with_them(musicnn_folder, tmp_path):
+    """experiment=finetune_musicnn (init_from musicnn-msd:latest) on real GTZAN clips of three
+    genres: a softmax head learns the genres on the frozen body, the 50 tags stay beside it, and the packaged model answers
+    genres, the tagger's very tags and its embedding from one pass."""
+    mini = shared_path("gtzan_mini")
+    data = tmp_path / "three"
+    for genre in ("classical", "jazz", "metal"):
+        (data / genre).mkdir(parents=True)
+        for clip in sorted(mini.rglob(f"{genre}.*"))[:5]:
+            (data / genre / clip.name).write_bytes(clip.read_bytes())
+    env = {"BENTOML_HOME": str(tmp_path / "bentoml"), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    run_module("training.import_musicnn", str(musicnn_folder), cwd=tmp_path, env=env)
+    run_training(tmp_path, "experiment=finetune_musicnn", f"data.root={data}", "data.split_fractions=[0.6,0.2,0.2]",
+                 "trainer.max_epochs=5", env=env)
+    client, run = _only_run(env["MLFLOW_TRACKING_URI"])
+    params, metrics = run.data.params, run.data.metrics
+    assert params["model.network.name"] == "musicnn" and params["model.output"] == "softmax"
+    assert params["finetune.freeze_body"] == "auto" and run.data.tags["init_head"] == "new"
+    assert run.data.tags["init_from"].startswith("bentoml:musicnn-msd:") and params["model.optimizer.lr"] == "0.01"
+    assert metrics["test_clip_acc"] >= 2 / 3, metrics  # 3 test clips: real genres on a frozen body
+    run_module("training.package", cwd=tmp_path, env=env)
+
+    song = data / "jazz" / sorted(p.name for p in (data / "jazz").iterdir())[-1]
+    tagger = run_module("serving", "--model", "musicnn-msd:latest", "classify", str(song), "--json", cwd=tmp_path, env=env)
+    expected = json.loads(tagger.stdout)["songs"][0]["tags"]
+    with bentoml_server(env, tmp_path, "precision: fp32\n") as server:  # as the CLI ran the tagger
+        with open(song, "rb") as f:
+            body = server.post("/classify", files={"audio": (song.name, f, "audio/wav")}).json()
+    assert body["model"].startswith("genre-crnn:") and set(body["probabilities"]) == {"classical", "jazz", "metal"}
+    assert list(body["tags"]) == list(expected)
+    assert all(abs(body["tags"][tag] - p) < 1e-4 for tag, p in expected.items())  # the body is frozen: same tags
+    artifact = ModelArtifact.load(next((tmp_path / "bentoml" / "models" / "genre-crnn").glob("*/model.json")).parent)
+    assert artifact.output == "softmax" and len(artifact.tags) == 50 and artifact.tags[17] == "Mellow"

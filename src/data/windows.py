@@ -127,16 +127,17 @@ def read_windows(song: AudioFile, windows: WindowConfig, logmel: LogMel, most: i
     """Up to `most` windows of an open song, evenly spread (None: all): (network inputs, start
     times in seconds, the song's seconds).
 
-    The Keras cut knows where its windows lie from the header's length, so only their audio is
-    decoded: not the trimmed ends, the remainder, or the windows left out (a 4-minute song
-    analysed in 3 windows decodes 87 of its 240 seconds). The sliding cut's windows overlap and
-    cover the song: it is decoded whole.
+    Where the windows' places follow from the header's length and they do not overlap, only
+    their audio is decoded and each window's log-mel computed from its own audio: the Keras cut
+    (not the trimmed ends, the remainder, or the windows left out: a 4-minute song analysed in 3
+    windows decodes 87 of its 240 seconds), and a sliding cut whose hop is a window or more
+    when fewer than all windows are asked for (MSD-musicnn's 3 s patches: 4 patches of a
+    4-minute song decode 12 s). Otherwise the song is decoded whole and cut from one log-mel.
     """
     spectrogram = logmel.config
     rate = spectrogram.sample_rate
     size = windows.samples(spectrogram)
-    starts = (keras_starts(round(song.seconds * rate), size, round(windows.trim_seconds * rate))
-              if windows.mode == "keras" and song.seconds is not None else None)
+    starts = _known_starts(song, windows, spectrogram, most)
     if starts is None:
         waveform = song.read(rate, resampling=spectrogram.resampler)
         check_length(song.path, len(waveform) / rate, min_seconds, None)
@@ -146,20 +147,40 @@ def read_windows(song: AudioFile, windows: WindowConfig, logmel: LogMel, most: i
         return stacked[keep], [times[i] for i in keep], len(waveform) / rate
     keep = spread(len(starts), most)
     pieces = []
-    for run in _runs(keep):  # consecutive windows are decoded in one read
-        audio = song.read(rate, starts[run[0]] / rate, (starts[run[-1]] + size) / rate, spectrogram.resampler)
-        pieces.append(F.pad(audio, (0, len(run) * size - len(audio))))  # a header that overstated the length
-    audio = torch.cat(pieces)
+    for run in _runs([starts[i] for i in keep], size):
+        audio = song.read(rate, run[0] / rate, (run[-1] + size) / rate, spectrogram.resampler)
+        audio = F.pad(audio, (0, run[-1] + size - run[0] - len(audio)))  # a header that overstated the length
+        pieces += [audio[start - run[0]:start - run[0] + size] for start in run]
+    audio = torch.stack(pieces)
     check_sound(song.path, audio)
-    return logmel(audio.view(-1, size)).unsqueeze(1), [starts[i] / rate for i in keep], song.seconds
+    return logmel(audio).unsqueeze(1), [starts[i] / rate for i in keep], song.seconds
 
 
-def _runs(indices: list[int]) -> list[list[int]]:
-    """[0, 1, 2, 5, 6, 9] -> [[0, 1, 2], [5, 6], [9]]."""
+def _known_starts(song: AudioFile, windows: WindowConfig, spectrogram: SpectrogramConfig,
+                  most: int | None) -> list[int] | None:
+    """Start samples of the song's windows where they can be decoded apart (see read_windows),
+    else None."""
+    if song.seconds is None:
+        return None
+    rate = spectrogram.sample_rate
+    samples = round(song.seconds * rate)
+    if windows.mode == "keras":
+        return keras_starts(samples, windows.samples(spectrogram), round(windows.trim_seconds * rate))
+    frames, hop = windows.frames(spectrogram), windows.hop_frames(spectrogram)
+    total = spectrogram.frames(samples)
+    if most is None or hop < frames or total <= frames or len(window_starts(total, frames, hop)) <= most:
+        return None
+    return [start * spectrogram.hop_length for start in window_starts(total, frames, hop)]
+
+
+def _runs(starts: list[int], size: int) -> list[list[int]]:
+    """Windows grouped into stretches read at once, where less than a window lies between them
+    (reading through a short gap costs less than a seek): [0, 10, 25, 50, 60] of size 10 ->
+    [[0, 10, 25], [50, 60]]."""
     runs: list[list[int]] = []
-    for i in indices:
-        if runs and runs[-1][-1] == i - 1:
-            runs[-1].append(i)
+    for start in starts:
+        if runs and start < runs[-1][-1] + 2 * size:
+            runs[-1].append(start)
         else:
-            runs.append([i])
+            runs.append([start])
     return runs

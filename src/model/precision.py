@@ -50,9 +50,10 @@ def check_bf16(artifact: ModelArtifact, clips: list[Clip], split: str) -> dict[s
                          for p, c in classifiers.items()}
         for precision, values in probabilities.items():
             top[precision].append(int(np.argmax(values)))
-        truth.append(artifact.labels.index(clip.genre))
+        truth.append(artifact.labels.index(clip.genre) if clip.genre in artifact.labels else -1)  # a tagger lacks some
         largest_difference = max(largest_difference, float(np.abs(probabilities["fp32"] - probabilities["bf16"]).max()))
-    accuracy = {p: round(float(np.mean(np.equal(top[p], truth))), 4) if truth else None for p in top}
+    named = np.not_equal(truth, -1)  # clips whose folder names one of the model's labels
+    accuracy = {p: round(float(np.mean(np.equal(top[p], truth)[named])), 4) if named.any() else None for p in top}
     return {
         "split": split, "clips": len(truth),
         "same_top_genre": int(np.sum(np.equal(top["fp32"], top["bf16"]))),
@@ -66,7 +67,14 @@ def describe_check(check: dict[str, Any] | None) -> str:
     if not check or not check.get("clips"):
         return "bf16 not checked: precision auto will serve this model in fp32"
     return (f"bf16 check on {check['clips']} {check['split']} clips: same top genre as fp32 on "
-            f"{check['same_top_genre']}; accuracy {check['fp32_accuracy']:.1%} fp32, {check['bf16_accuracy']:.1%} bf16")
+            f"{check['same_top_genre']}{_accuracies(check, '; accuracy {fp32} fp32, {bf16} bf16')}")
+
+
+def _accuracies(check: dict[str, Any], form: str) -> str:
+    """Both accuracies in `form`; nothing where no clip's folder named a label of the model (a tagger's)."""
+    if check.get("fp32_accuracy") is None:
+        return ""
+    return form.format(fp32=f"{check['fp32_accuracy']:.1%}", bf16=f"{check['bf16_accuracy']:.1%}")
 
 
 def bf16_verified(artifact: ModelArtifact) -> bool:
@@ -83,8 +91,8 @@ def resolve_precision(setting: PrecisionSetting, artifact: ModelArtifact) -> tup
     if not bf16_verified(artifact):
         return "fp32", "auto: fp32, bf16 was not checked (or changed a top genre) for this model"
     check = artifact.info[CHECK_KEY]
-    return "bf16", (f"auto: bf16, same top genre as fp32 on all {check['clips']} {check['split']} clips "
-                    f"(accuracy {check['bf16_accuracy']:.1%} in bf16, {check['fp32_accuracy']:.1%} in fp32)")
+    return "bf16", (f"auto: bf16, same top genre as fp32 on all {check['clips']} {check['split']} clips"
+                    + _accuracies(check, " (accuracy {bf16} in bf16, {fp32} in fp32)"))
 
 
 def load_classifier(

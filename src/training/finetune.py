@@ -6,6 +6,11 @@ The starting model brings its network, its spectrogram and window settings and i
 which replace the composed config before anything is built, so the data are computed exactly
 as the network was trained on (the old Keras model's cut included). Its weights are loaded
 whole when its labels equal the data's; otherwise every layer but the head, which starts new.
+
+A tagger (MSD-musicnn: output rule "sigmoid", its labels tags) becomes a genre classifier that
+keeps its tags: its head moves to the network's `tag_head`, its labels into the network config's
+`tags`, a new softmax head learns the data's labels, so one pass answers genres, tags and the
+embedding (and `finetune.freeze_body: auto` keeps the body frozen, so the tags stay exact).
 """
 
 from __future__ import annotations
@@ -51,18 +56,21 @@ def load_starting_model(init_from: str) -> StartingModel:
 def adopt_settings(cfg: DictConfig, start: StartingModel) -> None:
     """The starting model's network, features, windows and output rule, in place of `cfg`'s."""
     artifact = start.artifact
+    tagger = artifact.output == "sigmoid"
     with open_dict(cfg):
         cfg.features.spectrogram = artifact.spectrogram.model_dump()
         cfg.features.windows = artifact.windows.model_dump()
-        cfg.model.network = dict(artifact.network_config)
-        cfg.model.output = artifact.output
+        cfg.model.network = {**artifact.network_config, **({"tags": artifact.labels} if tagger else {})}
+        cfg.model.output = "softmax" if tagger else artifact.output
 
 
 def load_weights(network: nn.Module, start: StartingModel, labels: list[str]) -> bool:
     """The starting weights into `network` (built for `labels`); True when the head was kept
     (same labels, same order), False when only the body was loaded and the head is new."""
     state = start.artifact.state_dict
-    if start.artifact.labels == labels:
+    if start.artifact.output == "sigmoid":  # a tagger's head becomes the tag head beside the new one
+        state = {f"tag_{k}" if k.startswith(HEAD) else k: v for k, v in state.items()}
+    elif start.artifact.labels == labels:
         network.load_state_dict(state, strict=True)
         return True
     body = {k: v for k, v in state.items() if not k.startswith(HEAD)}

@@ -4,7 +4,8 @@ Training sees random windows of each clip; validation and test see every window 
 clips and report clip accuracy (the mean of the window probabilities per clip, the headline
 metric, computed by the same `model.predict` rules as the service), window accuracy, macro-F1
 and per-class accuracy. For fine-tuning (`training.finetune`), the convolutional layers can stay
-frozen for the first epochs and the body can learn at a fraction of the head's rate.
+frozen for the first epochs and the body can learn at a fraction of the head's rate, or the
+whole body can stay frozen (a head on a tagger's embedding).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class GenreClassifier(L.LightningModule):
         gets one output per label. `output` is how its outputs become probabilities
         (model.predict.window_probabilities), which also sets the loss: cross-entropy for
         softmax, per-label binary cross-entropy for the old model's sigmoids. `finetune`:
-        {freeze_conv_epochs, body_lr_scale} (conf/config.yaml)."""
+        {freeze_conv_epochs, body_lr_scale, freeze_body} (conf/config.yaml)."""
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.labels = list(labels)
@@ -47,6 +48,11 @@ class GenreClassifier(L.LightningModule):
         self.output: Output = output
         self.freeze_conv_epochs = int(finetune["freeze_conv_epochs"])
         self.body_lr_scale = float(finetune["body_lr_scale"])
+        # auto: a network that keeps a tag head (training.finetune) keeps its body too, so the
+        # tags and the embedding stay what the tagger learned; only the new head learns.
+        self.freeze_body = finetune["freeze_body"] is True or (finetune["freeze_body"] == "auto" and "tags" in network)
+        if getattr(self.network, "tag_head", None) is not None:
+            self.network.tag_head.requires_grad_(False)  # the tags' meaning never moves
         self.mixup_alpha = float(augment["mixup_alpha"])
         self.masks = torch.nn.Sequential(
             *([T.FrequencyMasking(augment["freq_mask"], iid_masks=True)] if augment["freq_mask"] else []),
@@ -100,7 +106,13 @@ class GenreClassifier(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         """The convolutional layers learn nothing, batch-norm statistics included, during the
-        first `freeze_conv_epochs` epochs."""
+        first `freeze_conv_epochs` epochs; with `freeze_body`, nothing but the head ever does."""
+        if self.freeze_body:
+            for name, part in self.network.named_children():
+                if name != HEAD.rstrip("."):
+                    part.requires_grad_(False)
+                    part.eval()  # Lightning restores training mode after each validation
+            return
         frozen = self.current_epoch < self.freeze_conv_epochs
         for layer in conv_layers(self.network):
             layer.requires_grad_(not frozen)

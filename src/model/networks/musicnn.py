@@ -12,7 +12,8 @@ from PyTorch's (checked against musicnn 0.1.0's models.py):
 Front-end: timbral convolutions (7 frames x 38 and x 67 mel bands, 204 filters) and temporal
 ones (128, 64, 32 frames x 1 band, 51 filters), each max-pooled over frequency; mid-end: three
 1-D convolutions over time with residual connections; back-end: max and mean over time, dense
-1506 -> 200 (the embedding, after its batch norm) -> `head` (50 MSD tags, or another head).
+1506 -> 200 (the embedding, after its batch norm) -> `head` (50 MSD tags, or a genre head with
+the tag head beside it).
 """
 
 from __future__ import annotations
@@ -57,12 +58,14 @@ class TimeConv(nn.Module):
 
 
 class Musicnn(nn.Module):
-    """(batch, 1, n_mels, frames) -> (logits of `head`, 200-float embedding)."""
+    """(batch, 1, n_mels, frames) -> (logits of `head`, 200-float embedding[, tag logits])."""
 
     def __init__(self, n_classes: int, n_mels: int = 96, frames: int = 187, timbral_filters: int = 204,
                  timbral_bands: Sequence[float] = (0.4, 0.7), temporal_filters: int = 51,
                  temporal_frames: Sequence[int] = (128, 64, 32), midend_filters: int = 64, embedding: int = 200,
-                 dropout: float = 0.5):
+                 dropout: float = 0.5, tags: Sequence[str] | None = None):
+        """`tags`: the labels of a tag head kept beside `head` (a genre head fine-tuned on
+        MSD-musicnn keeps its 50 tags: training.finetune); forward then also returns its logits."""
         super().__init__()
         self.frames = frames
         self.input_norm = _norm(1)
@@ -77,8 +80,9 @@ class Musicnn(nn.Module):
         self.dense = nn.Sequential(nn.Dropout(dropout), nn.Linear(pooled, embedding), nn.ReLU(), _norm(embedding, dims=1))
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(embedding, n_classes)
+        self.tag_head = nn.Linear(embedding, len(tags)) if tags else None
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = self.input_norm(x.transpose(2, 3))  # (batch, 1, time, mel), the original's layout
         front = torch.cat([branch(x) for branch in self.frontend], dim=1)  # (batch, 561, time)
         layers = [front, self.midend[0](front)]
@@ -87,4 +91,7 @@ class Musicnn(nn.Module):
         features = torch.cat(layers, dim=1)  # (batch, 753, time)
         pooled = torch.stack([features.amax(dim=2), features.mean(dim=2)], dim=2).flatten(1)
         embedding = self.dense(self.pooled_norm(pooled))
-        return self.head(self.dropout(embedding)), embedding
+        features = self.dropout(embedding)
+        if self.tag_head is None:
+            return self.head(features), embedding
+        return self.head(features), embedding, self.tag_head(features)

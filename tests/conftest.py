@@ -185,9 +185,11 @@ def other_model(packaged) -> str:
     return done.stdout.strip()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Browser:
-    """Debian's Chromium, headless, driven by Playwright (its own browsers are never downloaded)."""
+    """Debian's Chromium, headless, driven by Playwright (its own browsers are never downloaded).
+    Per module: Playwright's sync API holds an event loop on the main thread while it runs, which
+    the tests of other modules that start their own (asyncio.run) must not find."""
     if not CHROMIUM.is_file():
         pytest.skip(f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium; .ci/run installs it)")
     with sync_playwright() as playwright:

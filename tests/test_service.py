@@ -146,5 +146,6 @@ def test_without_a_model_bentoml_serve_stops_with_one_line_saying_how_to_get_one
                           text=True, timeout=180, env={**os.environ, "BENTOML_HOME": str(tmp_path / "empty")})
     said = (done.stdout + done.stderr).strip().splitlines()
     assert done.returncode != 0 and len(said) == 1, said
-    assert said[0].startswith("error: no model genre-crnn:latest or genre-crnn-keras:latest in the BentoML store")
+    assert said[0].startswith("error: no model genre-crnn:latest or genre-crnn-keras:latest or musicnn-msd:latest in "
+                              "the BentoML store")
     assert "python -m training.import_keras" in said[0] and "python -m training.package" in said[0]

@@ -30,6 +30,9 @@ class WindowConfig(Schema):
     mode: Literal["sliding", "keras"]
     # "keras" mode drops this much at both ends of songs long enough to keep a window.
     trim_seconds: float
+    # Windows per song a library analyses, evenly spread, unless `library.max_windows` says
+    # otherwise; None: every window. Models packaged before this setting existed: None.
+    library_windows: int | None = None
 
     def samples(self, spectrogram: SpectrogramConfig) -> int:
         return round(self.seconds * spectrogram.sample_rate)

@@ -30,6 +30,7 @@ from library.scan import FileState, Scan, plan, scan, under
 from library.settings import Engine as EngineName
 from library.settings import LibraryConfig
 from library.store import Library
+from model.artifact import ModelArtifact
 from model.choices import Backend
 from model.predict import GenrePredictor, PreparedSong, SongAnalyzer
 
@@ -224,6 +225,14 @@ def _row(file: FileState, digest: str, song: Analysed, labels: list[str]) -> dic
         "embedding": song.embedding.astype(np.float32).tobytes(), "tags": song.tags.astype(np.float32).tobytes(),
         "windows": song.windows, "analysed_at": time.time(),
     }
+
+
+def windows_per_song(settings: LibraryConfig, artifact: ModelArtifact) -> LibraryConfig:
+    """`settings` with `max_windows` resolved: its own value where set, else the model's
+    (`windows.library_windows`: every window for the CRNNs, a few for MSD-musicnn's 3 s patches)."""
+    if settings.max_windows is not None:
+        return settings
+    return settings.model_copy(update={"max_windows": artifact.windows.library_windows})
 
 
 def analysis_settings(model_tag: str, predictor: GenrePredictor, max_windows: int | None) -> dict[str, Any]:

@@ -280,12 +280,12 @@ class Command:
         return 0
 
     def index(self) -> int:
-        from library.indexer import IndexRefused, analysis_settings, engine, index_library, roots_to_index
+        from library.indexer import IndexRefused, analysis_settings, engine, index_library, roots_to_index, windows_per_song
 
-        settings = self.config.library
         try:
             _, found = roots_to_index(self.library, self.args.music_dir, self.args.add, self.args.prune)  # before the network loads
             predictor = self.model.predictor
+            settings = windows_per_song(self.config.library, predictor.artifact)
             analyse = engine(self.args.engine, predictor, settings, self.config.backend, self.config.network_batch,
                              self.args.address)
             summary = index_library(

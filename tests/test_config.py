@@ -38,7 +38,7 @@ def test_every_experiment_composes_with_every_trainer(experiment, trainer):
 
 
 def test_the_experiment_list_is_what_readme_promises():
-    assert EXPERIMENTS == ["baseline", "crnn", "finetune", "smoke"] and TRAINERS == ["cpu", "ddp", "gpu"]
+    assert EXPERIMENTS == ["baseline", "crnn", "finetune", "finetune_musicnn", "smoke"] and TRAINERS == ["cpu", "ddp", "gpu"]
 
 
 def test_the_keras_features_are_the_old_projects():

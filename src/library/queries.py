@@ -157,8 +157,13 @@ class LibraryQueries:
         start, end = self._vectors(ends)
         points = np.linspace(start, end, steps)
         walked, used = [ends[0]], self.copies[ends[0].content_hash] | self.copies[ends[1].content_hash]
-        for number, point in enumerate(points[1:-1], 2):
-            nearest = self._search(point, used, 1, None, None)
+        between = points[1:-1].astype(np.float32)
+        # One search for every point (faiss batches them): enough neighbours each for the songs the
+        # walk can use before it, unless they have many copies; then `_search` asks for more.
+        ranked = self.vector_index.search(between, min(self.vector_index.ntotal, steps + len(used)))[1] if len(between) else []
+        for number, (point, neighbours) in enumerate(zip(between, ranked), 2):
+            nearest = [self.songs[i] for i in map(int, neighbours) if i in self.songs and i not in used][:1] \
+                or self._search(point, used, 1, None, None)
             if not nearest:  # an approximate (IVF) index finds only songs in the clusters it probes
                 raise ValueError(f"the vector index found no unused song near step {number}: ask for fewer steps")
             walked.append(nearest[0])

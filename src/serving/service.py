@@ -6,9 +6,9 @@ Two services in one deployment:
 - `GenreService` is the public face: the web page at `/` (`serving.page`), `POST /classify` and
   `POST /recommend`, and, when the library folder of conf/serving.yaml holds a library analysed
   by the model this service runs, `POST /similar`, `POST /path` (a song path between two library
-  songs), `GET /library/` (status, search, a song's audio by id) and recommendations from the library (re-read when it is re-indexed, no
-  restart). A library analysed by another model is refused with 409, and `GET /library/` says
-  why and what to run. It decodes uploads, computes
+  songs), `GET /library/` (status, search, a song's audio by id) and recommendations from the
+  library (re-read when it is re-indexed, no restart). A library analysed by another model is
+  refused with 409, and `GET /library/` says why and what to run. It decodes uploads, computes
   features (in threads), calls the network, and never lets one bad file spoil a request: a file
   that cannot be used gets its own error with the reason.
 """

@@ -348,7 +348,7 @@ def test_the_library_pages_through_every_song_and_counts_in_words(page, server, 
     assert [songs["file"] for songs in answer["songs"]] == list(library_names(indexed))[2 * PAGE:3 * PAGE]
     assert server.get("/library/songs", params={"offset": -1}).status_code == 422
     parameters = server.get("/docs.json").json()["paths"]["/library/songs"]["get"]["parameters"]
-    assert {p["name"] for p in parameters} == {"q", "offset"}
+    assert {p["name"] for p in parameters} == {"q", "offset", "tag"}
 
 
 def favourites_that_disagree(indexed: Path) -> list[str]:

@@ -114,7 +114,7 @@ class PathResponse(MadeBy):
 
 
 class NotFoundDetail(BaseModel):
-    """A GET route's 404 (FastAPI's HTTPException body)."""
+    """A GET route's error answer, 404 or 400 (FastAPI's HTTPException body)."""
 
     detail: str
 

@@ -246,7 +246,8 @@ class GenreService:
                              indexed_at=store.meta("indexed_at"), tags=library.tag_labels, answering=True)
 
     # async like the APIs: the library is read on the event loop's thread only, never two at once.
-    @library_routes.get("/songs", response_model=LibrarySearch)
+    @library_routes.get("/songs", response_model=LibrarySearch,
+                        responses={400: {"description": "a tag the library's model does not have", "model": NotFoundDetail}})
     async def library_search(self, q: str = "", offset: Annotated[int, Query(ge=0)] = 0,
                              tag: Annotated[list[str], Query()] = []) -> LibrarySearch:  # noqa: B006
         """Library songs whose title, artist, album or file name hold every word of `q` and whose

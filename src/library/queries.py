@@ -6,17 +6,18 @@ asked on behalf of another model, it refuses (`ModelMismatch`) rather than compa
 networks' numbers. The query vector of `recommend` is the favourites' taste
 (`library.ranking.taste_vector`), that of `similar` the song's own vector: the vector index
 returns the best candidates, which `library.ranking.rank` then ranks and explains, exactly as
-when candidates are given as files.
+when candidates are given as files. `path` walks the same vectors from one song to another.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from library.ranking import Ranking, Songs, rank, taste_vector
+from library.ranking import Ranking, Songs, rank, score_of, song_vectors, taste_vector
 from library.settings import LibraryConfig
 from library.store import Library, Song
 from model.song import TAGS_SHOWN, SongPrediction
@@ -33,6 +34,14 @@ class SongNotFound(KeyError):
 
 class UnknownTag(ValueError):
     """A search by a tag the library's model does not have."""
+
+
+@dataclass(frozen=True)
+class PathStep:
+    """A song of a song path, and how near it is to its point on the way."""
+
+    song: Song
+    score: float  # `recommend`'s score in [0, 1] against the point: 1 for both ends (see `LibraryQueries.walk`)
 
 
 def check_model(library: Library, model: str) -> None:
@@ -118,6 +127,54 @@ class LibraryQueries:
             *(self.copies[self.songs[s.song_id].content_hash] for s in favourites if s.song_id in self.songs))
         candidates = self._search(query, excluded, top_k, genre, max_per_artist)
         return rank(favourites, [self.prediction(s) for s in candidates], top_k, self.genre_weight)
+
+    def path(self, from_id: int, to_id: int, steps: int) -> list[Song]:
+        """`steps` library songs that walk from song `from_id` (first) to song `to_id` (last), no
+        song twice: what AudioMuse-AI calls a song path, OpenSubsonic `findSonicPath`. Raises
+        `SongNotFound` for an unknown id, `ValueError` for fewer than 2 steps, one song as both
+        ends, or a library holding too few songs."""
+        return [step.song for step in self.walk(from_id, to_id, steps)]
+
+    def walk(self, from_id: int, to_id: int, steps: int) -> list[PathStep]:
+        """`path`, each song with its score. The `steps - 2` points between the two songs' vectors
+        are evenly spaced on the straight line between them, not normalised: all song vectors
+        have the same length, so the largest inner product is also the nearest song, and the
+        score at a point t of the way is exactly (1 - t) x the song's score against FROM + t x
+        its score against TO. Each step takes the unused song nearest to its point; an exact
+        copy (same content) of a song already on the path is never used, FROM's and TO's
+        included."""
+        self.refresh()
+        ends = [self.song(from_id), self.song(to_id)]
+        if steps < 2:
+            raise ValueError(f"a path has at least 2 songs (its two ends), not {steps}")
+        if from_id == to_id:
+            raise ValueError(f"a path goes from one song to another: both ends are song {from_id}")
+        others = len({song.content_hash for song in self.songs.values()} - {song.content_hash for song in ends})
+        if steps - 2 > others:
+            raise ValueError(f"a path of {steps} songs needs {steps - 2} between its ends; the library holds only "
+                             f"{others} other songs (exact copies counted once)")
+        start, end = self._vectors(ends)
+        points = np.linspace(start, end, steps)
+        walked, used = [ends[0]], self.copies[ends[0].content_hash] | self.copies[ends[1].content_hash]
+        between = points[1:-1].astype(np.float32)
+        # One search for every point (faiss batches them): enough neighbours each for the songs the
+        # walk can use before it, unless they have many copies; then `_search` asks for more.
+        ranked = self.vector_index.search(between, min(self.vector_index.ntotal, steps + len(used)))[1] if len(between) else []
+        for number, (point, neighbours) in enumerate(zip(between, ranked), 2):
+            nearest = [self.songs[i] for i in map(int, neighbours) if i in self.songs and i not in used][:1] \
+                or self._search(point, used, 1, None, None)
+            if not nearest:  # an approximate (IVF) index finds only songs in the clusters it probes
+                raise ValueError(f"the vector index found no unused song near step {number}: ask for fewer steps")
+            walked.append(nearest[0])
+            used |= self.copies[nearest[0].content_hash]
+        walked.append(ends[1])
+        scores = score_of(np.einsum("ij,ij->i", self._vectors(walked), points), self.genre_weight)
+        return [PathStep(song, float(score)) for song, score in zip(walked, scores)]
+
+    def _vectors(self, songs: list[Song]) -> np.ndarray:
+        """The songs' vectors, as the vector index holds them."""
+        predictions = [self.prediction(song) for song in songs]
+        return song_vectors(Songs.of(predictions, predictions[0]), self.genre_weight)
 
     def _search(self, query: np.ndarray, excluded: set[int | None], top_k: int, genre: str | None,
                 max_per_artist: int | None) -> list[Song]:

@@ -7,12 +7,14 @@
     python -m serving index [MUSIC_DIR] [--add] [--prune] [--library DIR] [--engine {embedded,ray}] [--address ADDRESS]
     python -m serving similar SONG [--top-k K] [--genre G] [--max-per-artist N] [--playlist OUT.m3u8] [--json]
     python -m serving search [WORD...] [--tag TAG]... [--limit N] [--offset N] [--json]
+    python -m serving path FROM TO [--steps N] [--playlist OUT.m3u8] [--json]
 
 List files hold one audio path per line, relative to the list file's folder; blank lines and
 `#` comments are skipped. Unreadable songs are reported and skipped; the rest still get answers.
 Without --candidates, `recommend` ranks the whole library; favourites and `similar`'s song that
 are in the library are taken from it (no network is loaded for them), others analysed on the
-fly. A library answers only with the model that analysed it, which is also the default model
+fly. `path`'s FROM and TO are library songs, by file or by id (digits that name no file).
+A library answers only with the model that analysed it, which is also the default model
 of every command once a library exists; `--model TAG` and `--library DIR` (before or after the
 command) override conf/serving.yaml.
 """
@@ -21,9 +23,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
@@ -37,11 +41,19 @@ from library.store import Library, LibraryError
 from model.song import SongPrediction, tag_shares
 from serving.config import ServingConfig, load_config
 from serving.playlists import write_playlist
-from serving.responses import ClassifyResponse, FileError, MadeBy, classification, library_search, recommendation
+from serving.responses import (
+    ClassifyResponse,
+    FileError,
+    MadeBy,
+    classification,
+    library_search,
+    recommendation,
+    song_path,
+)
 from serving.songs import SongAnswers
 
 # Commands whose answers come from the library's stored vectors.
-ASKS_LIBRARY = ("similar", "recommend", "search")
+ASKS_LIBRARY = ("similar", "recommend", "search", "path")
 
 
 def read_list(path: Path) -> list[Path]:
@@ -224,19 +236,16 @@ class Command:
         long the library took to load and answer (not counting the process start)."""
         if self.answers.library is None:
             sys.exit("error: the library is empty: run `python -m serving index MUSIC_DIR` first (or give --candidates)")
-        started = time.perf_counter()
-        ranking = self.queries.recommend(asked, self.args.top_k, self.args.genre, self.args.max_per_artist)
-        print(f"answered from the library in {1000 * (time.perf_counter() - started):.1f} ms", file=sys.stderr)
-        return ranking
+        with answered_from_the_library():
+            return self.queries.recommend(asked, self.args.top_k, self.args.genre, self.args.max_per_artist)
 
     def answer(self, ranking: Ranking, errors: list[FileError], title: str) -> int:
         """Print the answer (table or JSON); write the playlist (each song's own file; library
         songs titled "artist - title" from their tags)."""
         if self.args.playlist:
-            entries = [(match.song.path, match.song.duration,
-                        self.queries.song(match.song.song_id).label() if match.song.song_id is not None else match.song.name)
-                       for match in ranking.matches]
-            print(f"playlist of {len(entries)} songs: {write_playlist(self.args.playlist, entries)}", file=sys.stderr)
+            self.save_playlist([(match.song.path, match.song.duration,
+                                 self.queries.song(match.song.song_id).label() if match.song.song_id is not None
+                                 else match.song.name) for match in ranking.matches])
         if self.args.json:
             print(recommendation(ranking, errors, self.made_by()).model_dump_json(indent=2, exclude_none=True))
             return 0
@@ -256,11 +265,52 @@ class Command:
         self.say_who(console)
         return 0
 
-    def search(self) -> int:
-        """The library's songs by words of their names and by tags, one page."""
+    def save_playlist(self, entries: list[tuple[str, float, str]]) -> None:
+        print(f"playlist of {len(entries)} songs: {write_playlist(self.args.playlist, entries)}", file=sys.stderr)
+
+    def indexed_library(self) -> LibraryQueries:
+        """The library's queries, for commands that only the library answers."""
         if self.library is None or not self.library.count():
             sys.exit("error: the library is empty: run `python -m serving index MUSIC_DIR` first")
-        queries = self.queries
+        return self.queries
+
+    def library_song_id(self, song: str) -> int:
+        """A library song as given on the command line: an id (all digits, naming no file), else a file."""
+        if song.isdecimal() and not Path(song).exists():
+            return int(song)
+        found = self.queries.stored(song)
+        if found is None:
+            sys.exit(f"error: {song} is not a song of the library in {self.library.folder}: index its folder first "
+                     "(python -m serving index FOLDER --add), or give the song's library id (python -m serving search)")
+        return found.song_id
+
+    def path(self) -> int:
+        """A song path from one library song to another, as a table or JSON, and as a playlist."""
+        queries = self.indexed_library()
+        ends = [self.library_song_id(song) for song in (self.args.start, self.args.end)]
+        try:
+            with answered_from_the_library():
+                steps = queries.walk(*ends, self.args.steps)
+        except ValueError as exc:
+            sys.exit(f"error: {exc}")
+        if self.args.playlist:
+            self.save_playlist([(step.song.path, step.song.duration, step.song.label()) for step in steps])
+        if self.args.json:
+            print(song_path(steps, queries.labels, queries.tag_labels, self.made_by()).model_dump_json(indent=2, exclude_none=True))
+            return 0
+        table = Table(title=f"A path of {len(steps)} songs")
+        for column in ("#", "song", "genre", "score"):
+            table.add_column(column)
+        for number, step in enumerate(steps, 1):
+            table.add_row(str(number), step.song.label(), step.song.genre, f"{step.score:.3f}")
+        console = Console()
+        console.print(table)
+        self.say_who(console)
+        return 0
+
+    def search(self) -> int:
+        """The library's songs by words of their names and by tags, one page."""
+        queries = self.indexed_library()
         try:
             total, songs = queries.search(" ".join(self.args.words), self.args.limit, self.args.offset, self.args.tag)
         except UnknownTag as exc:
@@ -310,6 +360,14 @@ class Command:
         print(f"{len(songs)} genre charts in {self.args.plots}", file=sys.stderr)
 
 
+@contextlib.contextmanager
+def answered_from_the_library() -> Iterator[None]:
+    """Says on stderr how long the library took to load and answer (not counting the process start)."""
+    started = time.perf_counter()
+    yield
+    print(f"answered from the library in {1000 * (time.perf_counter() - started):.1f} ms", file=sys.stderr)
+
+
 def parser(config: ServingConfig) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m serving", description=__doc__.split("\n\n")[0])
     model_help = ("BentoML model tag (default: the model that analysed the library, else the first of "
@@ -341,16 +399,21 @@ def parser(config: ServingConfig) -> argparse.ArgumentParser:
                       help="only songs showing this tag among their top tags (a model with tags; repeat for more)")
     find.add_argument("--limit", type=int, default=config.library.search_results, help="songs listed")
     find.add_argument("--offset", type=int, default=0, help="songs skipped (the next page)")
+    walk = commands.add_parser("path", help="songs that walk from one library song to another")
+    for end, name, where in (("start", "FROM", "first"), ("end", "TO", "last")):
+        walk.add_argument(end, metavar=name, help=f"the {where} song: a library song's file, or its id (digits that name no file)")
+    walk.add_argument("--steps", type=int, default=config.top_k, help="songs in the path, both ends included")
+    walk.add_argument("--playlist", type=Path, help="also write the path as an M3U8 playlist")
     for sub in (many, near):
         sub.add_argument("--top-k", type=int, default=config.top_k)
         sub.add_argument("--genre", help="only songs whose top genre is this")
         sub.add_argument("--max-per-artist", type=int, help="at most this many songs of one artist (from tags)")
         sub.add_argument("--playlist", type=Path, help="also write the answer as an M3U8 playlist")
-    for sub in (one, many, near, find):
+    for sub in (one, many, near, find, walk):
         sub.add_argument("--json", action="store_true", help="print JSON instead of tables")
     for sub in (one, many, near):
         sub.add_argument("--plots", type=Path, help="write a genre bar chart PNG per song into this folder")
-    for sub in (one, many, near, build, find):
+    for sub in (one, many, near, build, find, walk):
         sub.add_argument("--model", default=argparse.SUPPRESS, help=model_help)
         sub.add_argument("--library", type=Path, default=argparse.SUPPRESS, help="library folder")
     return parser

@@ -23,6 +23,7 @@ class ServingConfig(Schema):
     max_duration_seconds: float
     max_files: int
     top_k: int
+    max_path_steps: int
     genre_weight: float
     max_batch_size: int
     max_latency_ms: int | None

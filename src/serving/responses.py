@@ -1,10 +1,11 @@
-"""What `classify` and `recommend` answer, as types: the same for HTTP (BentoML writes them into
+"""What `classify`, `recommend` and the library's questions answer, as types: the same for HTTP (BentoML writes them into
 the OpenAPI document at /docs.json) and for the CLI's --json."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from library.queries import PathStep
 from library.ranking import Ranking
 from library.store import Song
 from model.song import SongPrediction, genre_shares, tag_shares
@@ -98,6 +99,20 @@ class LibrarySong(SongGenres, Tagged):
     album: str | None = Field(None, description="from the file's tags")
 
 
+class PathSong(LibrarySong):
+    score: float = Field(description="how near the song is to its point on the way, at t of it (0 at the first song, "
+                                     "1 at the last): (1 - t) x its score against the first song + t x its score "
+                                     "against the last, scores as `recommend`'s, in [0, 1]; 1 for both ends")
+
+
+class PathResponse(MadeBy):
+    """A song path (`POST /path`, `python -m serving path --json`)."""
+
+    songs: list[PathSong] = Field(description="the first song first, the last song last, each step the unused song "
+                                              "nearest to the next point on the straight line between their vectors; "
+                                              "no song twice, nor an exact copy of one")
+
+
 class RouteError(BaseModel):
     """A GET route's refusal, 400 or 404 (FastAPI's HTTPException body)."""
 
@@ -144,10 +159,16 @@ def recommendation(ranking: Ranking, errors: list[FileError], made_by: MadeBy) -
     )
 
 
+def library_song(song: Song, labels: list[str], tag_labels: list[str]) -> LibrarySong:
+    return LibrarySong(id=song.id, file=song.name, title=song.title, artist=song.artist, album=song.album,
+                       genre=song.genre, probabilities=genre_shares(labels, song.probabilities),
+                       tags=tag_shares(tag_labels, song.tags), duration=round(song.duration, 3))
+
+
 def library_search(total: int, offset: int, songs: list[Song], labels: list[str], tag_labels: list[str]) -> LibrarySearch:
-    return LibrarySearch(total=total, offset=offset, songs=[
-        LibrarySong(id=s.id, file=s.name, title=s.title, artist=s.artist, album=s.album, genre=s.genre,
-                    probabilities=genre_shares(labels, s.probabilities), tags=tag_shares(tag_labels, s.tags),
-                    duration=round(s.duration, 3))
-        for s in songs
-    ])
+    return LibrarySearch(total=total, offset=offset, songs=[library_song(s, labels, tag_labels) for s in songs])
+
+
+def song_path(steps: list[PathStep], labels: list[str], tag_labels: list[str], made_by: MadeBy) -> PathResponse:
+    return PathResponse(**made_by.model_dump(), songs=[
+        PathSong(**library_song(step.song, labels, tag_labels).model_dump(), score=round(step.score, 6)) for step in steps])

@@ -5,10 +5,10 @@ Two services in one deployment:
   merges the windows of concurrent requests into shared forward passes;
 - `GenreService` is the public face: the web page at `/` (`serving.page`), `POST /classify` and
   `POST /recommend`, and, when the library folder of conf/serving.yaml holds a library analysed
-  by the model this service runs, `POST /similar`, `GET /library/` (status, search, a song's
-  audio by id) and recommendations from the library (re-read when it is re-indexed, no
-  restart). A library analysed by another model is refused with 409, and `GET /library/` says
-  why and what to run. It decodes uploads, computes
+  by the model this service runs, `POST /similar`, `POST /path` (a song path between two library
+  songs), `GET /library/` (status, search, a song's audio by id) and recommendations from the
+  library (re-read when it is re-indexed, no restart). A library analysed by another model is
+  refused with 409, and `GET /library/` says why and what to run. It decodes uploads, computes
   features (in threads), calls the network, and never lets one bad file spoil a request: a file
   that cannot be used gets its own error with the reason.
 """
@@ -59,11 +59,13 @@ from serving.responses import (
     LibrarySearch,
     LibraryStatus,
     MadeBy,
-    RouteError,
+    PathResponse,
     RecommendResponse,
+    RouteError,
     classification,
     library_search,
     recommendation,
+    song_path,
 )
 from serving.songs import SongAnswers
 from serving.timeout import replace_bentoml_timeout
@@ -213,6 +215,23 @@ class GenreService:
         except SongNotFound as exc:
             raise NotFound(str(exc)) from None
         return recommendation(library.recommend([song], top_k, genre), [], self.made_by)
+
+    @bentoml.api
+    async def path(self, from_id: int, to_id: int, steps: int = CONFIG.top_k) -> PathResponse:
+        """`steps` library songs that walk from song `from_id` (first) to song `to_id` (last), each
+        step the unused song nearest to the next point on the straight line between their vectors;
+        404 for an unknown song, 400 for steps under 2, over `max_path_steps` or over what the
+        library holds."""
+        library = self.required_library()
+        if steps > CONFIG.max_path_steps:
+            raise InvalidArgument(f"steps: {steps}, the limit is {CONFIG.max_path_steps} songs per path")
+        try:
+            walked = library.walk(from_id, to_id, steps)
+        except SongNotFound as exc:
+            raise NotFound(str(exc)) from None
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from None
+        return song_path(walked, library.labels, library.tag_labels, self.made_by)
 
     @library_routes.get("/", response_model=LibraryStatus)
     def library_status(self) -> LibraryStatus:

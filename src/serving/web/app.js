@@ -1,4 +1,4 @@
-// The web page over the service's own API: POST classify, recommend, similar; GET library/...
+// The web page over the service's own API: POST classify, recommend, similar, path; GET library/...
 // Plain DOM, no framework, no network beyond this server. Text from the server is only ever set as
 // text (never as HTML).
 "use strict";
@@ -231,14 +231,14 @@ function favouriteVersusProfile({ favorite_genre: genre, taste_profile: profile,
     + `as the favourites together hold more ${leading} than ${genre}.`);
 }
 
-function ranked(list) {
+function ranked(list, playlist = "recommendations.m3u8") {
   const entry = (r) => {
     learn(r.probabilities);
     return el("li", { style: tint(r.genre) }, el("strong", {}, songName(r)), ` ${r.genre}, score ${r.score.toFixed(3)}`,
-      el("p", { class: "reason" }, r.reason), tagLine(r.tags), r.id === null ? "" : actions({ id: r.id, name: songName(r) }));
+      r.reason ? el("p", { class: "reason" }, r.reason) : "", tagLine(r.tags), r.id === null ? "" : actions({ id: r.id, name: songName(r) }));
   };
   return el("div", {}, el("ol", { class: "ranked" }, ...list.map(entry)),
-    el("button", { type: "button", onclick: () => download(list) }, "Download playlist (M3U8)"));
+    el("button", { type: "button", onclick: () => download(list, playlist) }, "Download playlist (M3U8)"));
 }
 
 function unused(errors) {
@@ -247,18 +247,18 @@ function unused(errors) {
 }
 
 // An M3U8 of the ranked songs: library songs by their audio address here, uploads by file name.
-function download(list) {
+function download(list, name) {
   const lines = ["#EXTM3U"];
   for (const r of list) {
     lines.push(`#EXTINF:-1,${songName(r)}`, r.id === null ? r.file : new URL(`library/audio?song_id=${r.id}`, document.baseURI).href);
   }
   const link = el("a", { href: URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "audio/x-mpegurl" })),
-    download: "recommendations.m3u8" });
+    download: name });
   link.click();
   setTimeout(() => URL.revokeObjectURL(link.href), 1000);
 }
 
-// Library: status, search, a song's bars, similar songs, playing a song by its id.
+// Library: status, search, a song's bars, similar songs, song paths, playing a song by its id.
 async function loadLibrary() {
   const answer = await send("GET", "library/");
   const status = $("library-status");
@@ -326,6 +326,8 @@ function actions(song) {
     action("Similar songs", () => similar(song)),
     action("Add to favourites", () => { pick("favorite", song); said.textContent = "added to the favourites (Recommend)"; }),
     action("Add to candidates", () => { pick("candidate", song); said.textContent = "added to the candidates (Recommend)"; }),
+    action("Path from here", () => { pathEnd("from", song); said.textContent = "the path starts here (Library: Song path)"; }),
+    action("Path to here", () => { pathEnd("to", song); said.textContent = "the path ends here (Library: Song path)"; }),
     said);
 }
 
@@ -346,10 +348,34 @@ async function similar(song) {
   box.replaceChildren(el("p", { role: "status" }, `Looking for songs like ${song.name}…`));
   const form = new FormData();
   form.append("song_id", song.id);
-  const answer = await send("POST", "similar", form);
-  const heading = el("h3", { tabindex: "-1" }, `Songs like ${song.name}`);
+  libraryAnswer(box, await send("POST", "similar", form), `Songs like ${song.name}`, (data) => data.recommendations);
+}
+
+// A library answer in `box`: a heading (focused), the model and the songs of `songs(data)`; or why there is none.
+function libraryAnswer(box, answer, title, songs, playlist) {
+  const heading = el("h3", { tabindex: "-1" }, title);
   box.replaceChildren(answer.ok
-    ? el("div", { class: "result" }, heading, madeBy(answer.data), ranked(answer.data.recommendations))
+    ? el("div", { class: "result" }, heading, madeBy(answer.data), ranked(songs(answer.data), playlist))
     : el("p", { class: "failed" }, reason(answer)));
   if (answer.ok) heading.focus();
 }
+
+// A song path: its ends are chosen on any song (Path from here, Path to here), then walked.
+const pathEnds = { from: null, to: null };
+function pathEnd(end, song) {
+  pathEnds[end] = song;
+  const { from, to } = pathEnds;
+  $("path-ends").textContent = `From ${from ? from.name : "…"} to ${to ? to.name : "…"}`;
+  $("path-go").disabled = !(from && to);
+}
+$("path-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const { from, to } = pathEnds;
+  const box = $("path-result");
+  box.replaceChildren(el("p", { role: "status" }, `Walking from ${from.name} to ${to.name}…`));
+  const form = new FormData();
+  form.append("from_id", from.id);
+  form.append("to_id", to.id);
+  form.append("steps", $("path-steps").value);
+  libraryAnswer(box, await send("POST", "path", form), `From ${from.name} to ${to.name}`, (data) => data.songs, "path.m3u8");
+});

@@ -5,7 +5,9 @@
 - ELU (or ReLU) followed by MaxPool2d becomes MaxPool2d then ELU: max-pooling commutes with
   any non-decreasing function, so the result is identical and ELU runs on 4-16x fewer values.
 - Dropout (a no-op in eval mode) is dropped; weights and inputs go channels-last, the layout
-  oneDNN's convolutions run fastest in.
+  oneDNN's convolutions run fastest in, unless the network says otherwise (`channels_last =
+  False`: MSD-musicnn, whose one-channel convolutions across 38 and 67 mel bands run about 1.6x
+  slower that way).
 
 Measured by benchmarks/inference.py: the eager CRNN reaches about a quarter of this machine's
 fp32 matrix-product rate, the rewritten one about half. "compiled" adds torch.compile (exact,
@@ -58,7 +60,11 @@ def fuse(network: nn.Module) -> nn.Module:
                 del module._modules[name]
             for i, layer in enumerate(layers):
                 module.add_module(str(i), layer)
-    return fused.to(memory_format=torch.channels_last)
+    return fused.to(memory_format=torch.channels_last) if channels_last(fused) else fused
+
+
+def channels_last(network: nn.Module) -> bool:
+    return getattr(network, "channels_last", True)
 
 
 class InferenceNetwork(nn.Module):
@@ -73,7 +79,7 @@ class InferenceNetwork(nn.Module):
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        if self.backend != "eager":
+        if self.backend != "eager" and channels_last(self.network):
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             outputs = self._run(x)

@@ -219,7 +219,7 @@ def _row(file: FileState, digest: str, song: Analysed, labels: list[str]) -> dic
     return {
         "path": file.path, "content_hash": digest, "size": file.size, "mtime_ns": file.mtime_ns,
         "duration": song.duration, "title": song.file_tags.title, "artist": song.file_tags.artist,
-        "album": song.file_tags.album,
+        "album": song.file_tags.album, "file_genre": song.file_tags.genre,
         "genre": labels[int(np.argmax(song.probabilities))],
         "probabilities": song.probabilities.astype(np.float32).tobytes(),
         "embedding": song.embedding.astype(np.float32).tobytes(), "tags": song.tags.astype(np.float32).tobytes(),

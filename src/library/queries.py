@@ -117,14 +117,14 @@ class LibraryQueries:
         return folded.index(tag.casefold())
 
     def recommend(self, favourites: list[SongPrediction], top_k: int, genre: str | None = None,
-                  max_per_artist: int | None = None) -> Ranking:
-        """The library's songs best matching the favourites (the favourites themselves and their
-        exact duplicates left out), ranked and explained as `recommend` does with candidates.
-        Raises `NoFavouritesError` without favourites."""
+                  max_per_artist: int | None = None, exclude: set[int] = frozenset()) -> Ranking:
+        """The library's songs best matching the favourites (the favourites themselves, their
+        exact duplicates and the songs `exclude` names left out), ranked and explained as
+        `recommend` does with candidates. Raises `NoFavouritesError` without favourites."""
         self.refresh()
         query = taste_vector(Songs.of(favourites), self.genre_weight)
         excluded = {s.song_id for s in favourites}.union(
-            *(self.copies[self.songs[s.song_id].content_hash] for s in favourites if s.song_id in self.songs))
+            exclude, *(self.copies[self.songs[s.song_id].content_hash] for s in favourites if s.song_id in self.songs))
         candidates = self._search(query, excluded, top_k, genre, max_per_artist)
         return rank(favourites, [self.prediction(s) for s in candidates], top_k, self.genre_weight)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ except ImportError as exc:  # the optional extra
     raise ImportError(
         f"the Ray engine needs Ray: pip install -e \".[cluster]\" -c constraints.txt ({exc})") from exc
 
-FILE_TAGS = ("title", "artist", "album")
+FILE_TAGS = tuple(field.name for field in fields(FileTags))
 
 
 def on_ray(artifact: ModelArtifact, backend: Backend, precision: Precision, settings: LibraryConfig,

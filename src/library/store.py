@@ -29,7 +29,7 @@ import numpy as np
 from library.ranking import Songs, song_vectors
 from library.settings import LibraryConfig
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE songs (
     id INTEGER PRIMARY KEY,
@@ -39,6 +39,7 @@ CREATE TABLE songs (
     mtime_ns INTEGER NOT NULL,
     duration REAL NOT NULL,
     title TEXT, artist TEXT, album TEXT,
+    file_genre TEXT,
     genre TEXT NOT NULL,
     probabilities BLOB NOT NULL,
     embedding BLOB NOT NULL,
@@ -56,6 +57,13 @@ CREATE TABLE failures (
 );
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL);
+CREATE TABLE genre_writes (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    old TEXT,
+    new TEXT,
+    written_at REAL NOT NULL
+);
 """
 
 
@@ -85,8 +93,16 @@ def _tags(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE songs ADD COLUMN tags BLOB NOT NULL DEFAULT x''")
 
 
+def _genre_writes(db: sqlite3.Connection) -> None:
+    """3 -> 4: the genre field of each song's file (unknown, NULL, until the file is analysed again
+    or `python -m serving tag` reads it), and every genre written into a file, to undo it."""
+    db.execute("ALTER TABLE songs ADD COLUMN file_genre TEXT")
+    db.execute("CREATE TABLE genre_writes (id INTEGER PRIMARY KEY, path TEXT NOT NULL, old TEXT, new TEXT, "
+               "written_at REAL NOT NULL)")
+
+
 # MIGRATIONS[n] upgrades a file of version n to n + 1.
-MIGRATIONS = [_drop_per_song_analysis, _folders_as_roots, _tags]
+MIGRATIONS = [_drop_per_song_analysis, _folders_as_roots, _tags, _genre_writes]
 TABLES_OF_VERSION_0 = {"songs", "failures", "meta"}
 
 
@@ -105,6 +121,7 @@ class Song:
     title: str | None
     artist: str | None
     album: str | None
+    file_genre: str | None  # the genre field of the file itself, as last read or written
     genre: str
     probabilities: np.ndarray
     embedding: np.ndarray
@@ -119,7 +136,8 @@ class Song:
         return f"{self.artist} - {self.title}" if self.artist and self.title else self.name
 
 
-SONG_COLUMNS = "id, path, content_hash, size, mtime_ns, duration, title, artist, album, genre, probabilities, embedding, tags"
+SONG_COLUMNS = ("id, path, content_hash, size, mtime_ns, duration, title, artist, album, file_genre, genre, probabilities, "
+                "embedding, tags")
 
 
 def _song(row: tuple) -> Song:
@@ -259,13 +277,45 @@ class Library:
                                 [(new, size, mtime, old) for old, new, size, mtime in moves])
             self.db.executemany(
                 "INSERT OR REPLACE INTO songs (path, content_hash, size, mtime_ns, duration, title, artist, album,"
-                " genre, probabilities, embedding, tags, windows, analysed_at)"
-                " VALUES (:path, :content_hash, :size, :mtime_ns, :duration, :title, :artist, :album, :genre,"
-                " :probabilities, :embedding, :tags, :windows, :analysed_at)", songs)
+                " file_genre, genre, probabilities, embedding, tags, windows, analysed_at)"
+                " VALUES (:path, :content_hash, :size, :mtime_ns, :duration, :title, :artist, :album, :file_genre,"
+                " :genre, :probabilities, :embedding, :tags, :windows, :analysed_at)", songs)
             self.db.executemany("DELETE FROM failures WHERE path = ?", [(s["path"],) for s in songs] + [(m[1],) for m in moves])
             self.db.executemany("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
                                 [(*f, time.time()) for f in failures])
             self._bump_version()
+
+    # -- genres written into the files ------------------------------------------------------
+
+    def set_file_genres(self, genres: dict[str, str | None]) -> None:
+        """The genre fields read from the songs' files ({path: genre}); the songs are otherwise unchanged."""
+        with self.db:
+            self.db.executemany("UPDATE songs SET file_genre = ? WHERE path = ?", [(g, p) for p, g in genres.items()])
+            self._bump_version()
+
+    def record_genre_writes(self, writes: list[tuple[str, str | None, str | None, int, int, str]]) -> None:
+        """Genres written into files, (path, old, new, size, mtime_ns, content hash) after the write:
+        kept to be undone, and the rows take the files' new state so that the next index sees the
+        songs unchanged (the audio is; only the tags moved)."""
+        with self.db:
+            self.db.executemany("INSERT INTO genre_writes (path, old, new, written_at) VALUES (?, ?, ?, ?)",
+                                [(path, old, new, time.time()) for path, old, new, *_ in writes])
+            self.db.executemany("UPDATE songs SET file_genre = ?, size = ?, mtime_ns = ?, content_hash = ? WHERE path = ?",
+                                [(new, size, mtime, digest, path) for path, _, new, size, mtime, digest in writes])
+            self._bump_version()
+
+    def genre_writes(self) -> dict[str, tuple[str | None, str | None]]:
+        """{path: (the genre before the first write, the genre last written)} of every file written."""
+        rows = self.db.execute("SELECT path, old, new FROM genre_writes ORDER BY id").fetchall()
+        writes: dict[str, tuple[str | None, str | None]] = {}
+        for path, old, new in rows:
+            writes[path] = (writes[path][0] if path in writes else old, new)
+        return writes
+
+    def forget_genre_writes(self, paths: list[str]) -> None:
+        """Undone: these files' writes are no longer recorded."""
+        with self.db:
+            self.db.executemany("DELETE FROM genre_writes WHERE path = ?", [(p,) for p in paths])
 
     def clear(self) -> None:
         """Forget every analysis (the model or its settings changed)."""

@@ -8,6 +8,8 @@
     python -m serving similar SONG [--top-k K] [--genre G] [--max-per-artist N] [--playlist OUT.m3u8] [--json]
     python -m serving search [WORD...] [--tag TAG]... [--limit N] [--offset N] [--json]
     python -m serving path FROM TO [--steps N] [--playlist OUT.m3u8] [--json]
+    python -m serving mpd [--host HOST] [--port PORT] [--add N] [--follow] [--music-dir DIR]
+    python -m serving tag [--write] [--overwrite] [--min-probability P] | tag --undo
 
 List files hold one audio path per line, relative to the list file's folder; blank lines and
 `#` comments are skipped. Unreadable songs are reported and skipped; the rest still get answers.
@@ -25,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -53,7 +56,7 @@ from serving.responses import (
 from serving.songs import SongAnswers
 
 # Commands whose answers come from the library's stored vectors.
-ASKS_LIBRARY = ("similar", "recommend", "search", "path")
+ASKS_LIBRARY = ("similar", "recommend", "search", "path", "mpd", "tag")
 
 
 def read_list(path: Path) -> list[Path]:
@@ -308,6 +311,61 @@ class Command:
         self.say_who(console)
         return 0
 
+    def mpd(self) -> int:
+        """MPD's queue: `--add` library songs like the one playing right after it, and with
+        `--follow` again at every change of song, until Ctrl-C."""
+        from serving.mpd_queue import MPDError, MPDLink, QueueFollower, follow
+
+        queries = self.indexed_library()
+        music_dir = self.args.music_dir
+        if music_dir is None:
+            roots = self.library.roots()
+            if len(roots) != 1:
+                sys.exit(f"error: the library has {len(roots)} folders ({', '.join(roots)}): say which one is MPD's "
+                         "music_directory with --music-dir")
+            music_dir = Path(roots[0])
+        link = MPDLink(self.args.host, self.args.port, os.environ.get("MPD_PASSWORD"))
+        follower = QueueFollower(queries, music_dir, self.args.add, self.config.mpd.recent,
+                                 lambda path: self.model.predictor.predict(path, max_seconds=self.config.max_duration_seconds))
+        if self.args.follow:
+            print(f"following MPD at {link.address}: {self.args.add} songs like each one playing (Ctrl-C stops)", flush=True)
+        try:
+            follow(link, follower, functools.partial(print, flush=True), once=not self.args.follow)
+        except MPDError as exc:
+            sys.exit(f"error: {exc}")
+        except KeyboardInterrupt:
+            print("stopped following MPD")
+        return 0
+
+    def tag(self) -> int:
+        """Each library song's top genre into its file's genre field: a dry run unless --write;
+        --undo puts back what the writes replaced."""
+        from library.file_genres import plan_genres, undo_genres, write_genres
+
+        self.indexed_library()
+        if self.args.undo:
+            report_writes(undo_genres(self.library), "put back")
+            return 0
+        if self.library.tag_labels() == self.library.labels():
+            sys.exit(f"error: the library's model ({self.library.model()}) answers tags, not genres: index it with a "
+                     "genre model (a head on MSD-musicnn: python -m training experiment=finetune_musicnn)")
+        plan = plan_genres(self.library, lambda label: self.config.genre_names.get(label, label),
+                           self.args.min_probability, self.args.overwrite)
+        if self.args.write:
+            report_writes(write_genres(self.library, plan.changes), "wrote")
+        else:
+            print(f"would write {len(plan.changes)} genres (a dry run: --write writes them)")
+            for change in plan.changes:
+                print(f"  {change.path}: {change.old or '(none)'} -> {change.new}")
+        if plan.kept:
+            print(f"kept {len(plan.kept)} genres the files already had (--overwrite replaces them)")
+            for change in plan.kept:
+                print(f"  {change.path}: {change.old} (analysed: {change.new})")
+        if plan.uncertain:
+            print(f"left {len(plan.uncertain)} songs alone whose top genre is below {self.args.min_probability:.0%}")
+        print(f"{plan.unchanged} files already say their top genre")
+        return 0
+
     def search(self) -> int:
         """The library's songs by words of their names and by tags, one page."""
         queries = self.indexed_library()
@@ -360,6 +418,17 @@ class Command:
         print(f"{len(songs)} genre charts in {self.args.plots}", file=sys.stderr)
 
 
+def report_writes(writes, done: str) -> None:
+    """What a write or an undo did: the files, then the ones that failed and why."""
+    print(f"{done} {len(writes.written)} genres")
+    for change in writes.written:
+        print(f"  {change.path}: {change.old or '(none)'} -> {change.new or '(none)'}")
+    if writes.failed:
+        print(f"{len(writes.failed)} files could not be written:")
+        for path, reason in writes.failed:
+            print(f"  {path}: {reason}")
+
+
 @contextlib.contextmanager
 def answered_from_the_library() -> Iterator[None]:
     """Says on stderr how long the library took to load and answer (not counting the process start)."""
@@ -404,6 +473,19 @@ def parser(config: ServingConfig) -> argparse.ArgumentParser:
         walk.add_argument(end, metavar=name, help=f"the {where} song: a library song's file, or its id (digits that name no file)")
     walk.add_argument("--steps", type=int, default=config.top_k, help="songs in the path, both ends included")
     walk.add_argument("--playlist", type=Path, help="also write the path as an M3U8 playlist")
+    queue = commands.add_parser("mpd", help="queue songs like the one MPD is playing after it (password: MPD_PASSWORD)")
+    queue.add_argument("--host", default=config.mpd.host, help=f"MPD's host (default {config.mpd.host})")
+    queue.add_argument("--port", type=int, default=config.mpd.port, help=f"MPD's port (default {config.mpd.port})")
+    queue.add_argument("--add", type=int, default=config.top_k, help="songs queued after the one playing")
+    queue.add_argument("--follow", action="store_true", help="again at every change of song, until Ctrl-C")
+    queue.add_argument("--music-dir", type=Path,
+                       help="where MPD's music_directory is on this machine (default: the library's folder)")
+    label = commands.add_parser("tag", help="write each library song's top genre into its file (a dry run unless --write)")
+    label.add_argument("--write", action="store_true", help="write the genres (default: print what would change)")
+    label.add_argument("--overwrite", action="store_true", help="also replace genres set by hand")
+    label.add_argument("--min-probability", type=float, default=0.0,
+                       help="leave songs whose top genre is less likely than this alone")
+    label.add_argument("--undo", action="store_true", help="put back every genre the writes replaced")
     for sub in (many, near):
         sub.add_argument("--top-k", type=int, default=config.top_k)
         sub.add_argument("--genre", help="only songs whose top genre is this")
@@ -413,7 +495,7 @@ def parser(config: ServingConfig) -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="print JSON instead of tables")
     for sub in (one, many, near):
         sub.add_argument("--plots", type=Path, help="write a genre bar chart PNG per song into this folder")
-    for sub in (one, many, near, build, find, walk):
+    for sub in (one, many, near, build, find, walk, queue, label):
         sub.add_argument("--model", default=argparse.SUPPRESS, help=model_help)
         sub.add_argument("--library", type=Path, default=argparse.SUPPRESS, help="library folder")
     return parser

@@ -17,6 +17,12 @@ from model.choices import Backend, PrecisionSetting
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
+class MPDConfig(Schema):
+    host: str
+    port: int
+    recent: int  # songs played lately that are not queued again
+
+
 class ServingConfig(Schema):
     model_tags: list[str]  # the first of these in the BentoML store answers (serving.models)
     max_upload_mb: float
@@ -32,6 +38,8 @@ class ServingConfig(Schema):
     precision: PrecisionSetting
     network_batch: int
     library: LibraryConfig
+    mpd: MPDConfig
+    genre_names: dict[str, str]  # label -> what `python -m serving tag` writes into files
 
 
 def load_config() -> ServingConfig:

@@ -97,6 +97,8 @@ class LibraryStatus(BaseModel):
 
 class LibrarySong(SongGenres, Tagged):
     album: str | None = Field(None, description="from the file's tags")
+    file_genre: str | None = Field(None, description="the genre field of the file itself (written by `python -m serving "
+                                                     "tag --write`, or by its owner), as last read; none where unknown")
 
 
 class PathSong(LibrarySong):
@@ -161,7 +163,7 @@ def recommendation(ranking: Ranking, errors: list[FileError], made_by: MadeBy) -
 
 def library_song(song: Song, labels: list[str], tag_labels: list[str]) -> LibrarySong:
     return LibrarySong(id=song.id, file=song.name, title=song.title, artist=song.artist, album=song.album,
-                       genre=song.genre, probabilities=genre_shares(labels, song.probabilities),
+                       file_genre=song.file_genre, genre=song.genre, probabilities=genre_shares(labels, song.probabilities),
                        tags=tag_shares(tag_labels, song.tags), duration=round(song.duration, 3))
 
 

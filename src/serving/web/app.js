@@ -312,7 +312,8 @@ function librarySong(song) {
   const top = sorted(song.probabilities).slice(0, 3).map(([g, p]) => `${g} ${percent(p)}`).join(", ");
   learn(song.probabilities);
   return el("li", { class: "song", style: tint(song.genre) }, el("h3", { tabindex: "-1" }, name),
-    el("span", { class: "state" }, `${song.genre}, ${clock(song.duration)}${name === song.file ? "" : `, ${song.file}`}`),
+    el("span", { class: "state" }, `${song.genre}${song.file_genre ? ` (written genre: ${song.file_genre})` : ""}, `
+      + `${clock(song.duration)}${name === song.file ? "" : `, ${song.file}`}`),
     tagLine(song.tags), el("details", {}, el("summary", {}, `Genres: ${top}…`), bars(song.probabilities, `${name}: genres`)),
     actions({ id: song.id, name }));
 }

@@ -89,7 +89,7 @@ def test_a_dry_run_changes_no_byte_and_says_what_would_change(tagged, packaged):
     done = tag(library, packaged)
     assert files(music) == before
     assert f"would write {len(FORMATS) - 1} genres" in done.stdout
-    assert "kept 1 genres" in done.stdout and "Ambient" in done.stdout
+    assert "kept 1 genre the files already had" in done.stdout and "Ambient" in done.stdout
 
 
 def test_write_overwrite_and_undo_touch_the_genre_field_only(tagged, packaged):
@@ -102,7 +102,7 @@ def test_write_overwrite_and_undo_touch_the_genre_field_only(tagged, packaged):
         done = tag(library, packaged, "--write")
     finally:
         set_read_only(read_only, False)
-    assert f"1 files could not be written:\n  {read_only}:" in done.stdout
+    assert f"1 file could not be written:\n  {read_only}:" in done.stdout
     for path in music.iterdir():
         genre = read_file_tags(path).genre
         if path.suffix == HAND_SET:

@@ -354,16 +354,16 @@ class Command:
         if self.args.write:
             report_writes(write_genres(self.library, plan.changes), "wrote")
         else:
-            print(f"would write {len(plan.changes)} genres (a dry run: --write writes them)")
+            print(f"would write {count(len(plan.changes), 'genre')} (a dry run: --write writes them)")
             for change in plan.changes:
                 print(f"  {change.path}: {change.old or '(none)'} -> {change.new}")
         if plan.kept:
-            print(f"kept {len(plan.kept)} genres the files already had (--overwrite replaces them)")
+            print(f"kept {count(len(plan.kept), 'genre')} the files already had (--overwrite replaces them)")
             for change in plan.kept:
                 print(f"  {change.path}: {change.old} (analysed: {change.new})")
         if plan.uncertain:
-            print(f"left {len(plan.uncertain)} songs alone whose top genre is below {self.args.min_probability:.0%}")
-        print(f"{plan.unchanged} files already say their top genre")
+            print(f"left {count(len(plan.uncertain), 'song')} alone whose top genre is below {self.args.min_probability:.0%}")
+        print(f"files already holding their top genre: {plan.unchanged}")
         return 0
 
     def search(self) -> int:
@@ -418,13 +418,18 @@ class Command:
         print(f"{len(songs)} genre charts in {self.args.plots}", file=sys.stderr)
 
 
+def count(n: int, thing: str) -> str:
+    """"1 genre", "3 genres"."""
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
 def report_writes(writes, done: str) -> None:
     """What a write or an undo did: the files, then the ones that failed and why."""
-    print(f"{done} {len(writes.written)} genres")
+    print(f"{done} {count(len(writes.written), 'genre')}")
     for change in writes.written:
         print(f"  {change.path}: {change.old or '(none)'} -> {change.new or '(none)'}")
     if writes.failed:
-        print(f"{len(writes.failed)} files could not be written:")
+        print(f"{count(len(writes.failed), 'file')} could not be written:")
         for path, reason in writes.failed:
             print(f"  {path}: {reason}")
 

@@ -72,7 +72,7 @@ class QueueFollower:
         """`recent`: how many songs played lately are not queued again; `analyse`: the answer for a
         file the library does not hold (the model loads on first use)."""
         self.queries, self.music_dir, self.add, self.analyse = queries, music_dir.resolve(), add, analyse
-        self.ours: set[str] = set()  # MPD ids of the songs this follower queued
+        self.ours: set[str] = set()  # the songs this follower queued, as MPD names them (its ids change on restart)
         self.played: deque[int] = deque(maxlen=recent)  # library ids of the songs it followed
 
     def fill(self, client: MPDClient) -> Fill | None:
@@ -89,7 +89,7 @@ class QueueFollower:
             self.played.append(seed.song_id)
         position = int(current["pos"])
         for item in client.playlistinfo()[position + 1:]:
-            if item["id"] in self.ours:
+            if item["file"] in self.ours:
                 client.deleteid(item["id"])
         self.ours.clear()
         queued_files = {item["file"] for item in client.playlistinfo()}
@@ -98,11 +98,12 @@ class QueueFollower:
         for match in ranking.matches:
             uri = self.uri(match.song.path)
             try:
-                self.ours.add(str(client.addid(uri, position + 1 + len(queued))))
+                client.addid(uri, position + 1 + len(queued))
             except CommandError:
                 unknown.append(uri)
                 continue
             queued.append((uri, match))
+            self.ours.add(uri)
         return Fill(file, analysed, queued, unknown)
 
     def uri(self, path: str) -> str:
@@ -139,7 +140,6 @@ def follow(link: MPDLink, follower: QueueFollower, say: Callable[[str], None], o
         except (OSError, MPDConnectionError) as exc:
             say(f"lost MPD at {link.address} ({exc or 'connection closed'}); reconnecting")
             client = reconnect(link)
-            follower.ours.clear()  # a restarted daemon numbers its queue anew
             last = None
             say(f"reconnected to MPD at {link.address}")
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from conftest import bentoml_server, index, run_module, shared_path
+from conftest import bentoml_server, index, rows, run_module, shared_path
+from training.config import compose_config
 
 GENRES = ("metal", "jazz", "country")  # three genres that the MSD's 50 tags name as such
 
@@ -34,6 +35,9 @@ def tagged_library(clips, musicnn_store, tmp_path_factory) -> Path:
     library = tmp_path_factory.mktemp("tagged-library")
     done = index(clips, library, musicnn_store)
     assert "analysed 9," in done.stdout
+    analysis = json.loads(rows(library, "SELECT value FROM meta WHERE key = 'analysis'")[0][0])
+    windows = compose_config("features=musicnn").features.windows.library_windows
+    assert analysis["max_windows"] == windows and rows(library, "SELECT DISTINCT windows FROM songs") == [(windows,)]
     return library
 
 

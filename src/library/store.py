@@ -29,7 +29,7 @@ import numpy as np
 from library.ranking import Songs, song_vectors
 from library.settings import LibraryConfig
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE songs (
     id INTEGER PRIMARY KEY,
@@ -44,9 +44,11 @@ CREATE TABLE songs (
     embedding BLOB NOT NULL,
     tags BLOB NOT NULL,
     windows INTEGER NOT NULL,
-    analysed_at REAL NOT NULL
+    analysed_at REAL NOT NULL,
+    server_id TEXT
 );
 CREATE INDEX songs_by_hash ON songs (content_hash);
+CREATE UNIQUE INDEX songs_by_server_id ON songs (server_id);
 CREATE TABLE failures (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -85,8 +87,15 @@ def _tags(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE songs ADD COLUMN tags BLOB NOT NULL DEFAULT x''")
 
 
+def _server_ids(db: sqlite3.Connection) -> None:
+    """3 -> 4: a song indexed from a media server (`library.server_songs`) keeps the server's id
+    for it, by which the server and its clients name the song; a folder's songs have none."""
+    db.execute("ALTER TABLE songs ADD COLUMN server_id TEXT")
+    db.execute("CREATE UNIQUE INDEX songs_by_server_id ON songs (server_id)")
+
+
 # MIGRATIONS[n] upgrades a file of version n to n + 1.
-MIGRATIONS = [_drop_per_song_analysis, _folders_as_roots, _tags]
+MIGRATIONS = [_drop_per_song_analysis, _folders_as_roots, _tags, _server_ids]
 TABLES_OF_VERSION_0 = {"songs", "failures", "meta"}
 
 
@@ -106,6 +115,7 @@ class Song:
     artist: str | None
     album: str | None
     genre: str
+    server_id: str | None  # the song's id on the media server it was indexed from; None for a folder's song
     probabilities: np.ndarray
     embedding: np.ndarray
     tags: np.ndarray  # the model's tag probabilities: none for a model with genres only
@@ -119,7 +129,8 @@ class Song:
         return f"{self.artist} - {self.title}" if self.artist and self.title else self.name
 
 
-SONG_COLUMNS = "id, path, content_hash, size, mtime_ns, duration, title, artist, album, genre, probabilities, embedding, tags"
+SONG_COLUMNS = ("id, path, content_hash, size, mtime_ns, duration, title, artist, album, genre, server_id, probabilities,"
+                " embedding, tags")
 
 
 def _song(row: tuple) -> Song:
@@ -206,6 +217,10 @@ class Library:
         """What to know about the analysing model's answers (a model trained on generated data)."""
         return (self.meta("analysis") or {}).get("caveat")
 
+    def server(self) -> dict[str, str] | None:
+        """The media server this library indexes ({"url", "user"}); None for a library of folders."""
+        return self.meta("server")
+
     def roots(self) -> list[str]:
         """The folders this library indexes (absolute), in the order they were added."""
         return [p for (p,) in self.db.execute("SELECT path FROM roots ORDER BY added_at, path")]
@@ -259,9 +274,9 @@ class Library:
                                 [(new, size, mtime, old) for old, new, size, mtime in moves])
             self.db.executemany(
                 "INSERT OR REPLACE INTO songs (path, content_hash, size, mtime_ns, duration, title, artist, album,"
-                " genre, probabilities, embedding, tags, windows, analysed_at)"
+                " genre, probabilities, embedding, tags, windows, analysed_at, server_id)"
                 " VALUES (:path, :content_hash, :size, :mtime_ns, :duration, :title, :artist, :album, :genre,"
-                " :probabilities, :embedding, :tags, :windows, :analysed_at)", songs)
+                " :probabilities, :embedding, :tags, :windows, :analysed_at, :server_id)", songs)
             self.db.executemany("DELETE FROM failures WHERE path = ?", [(s["path"],) for s in songs] + [(m[1],) for m in moves])
             self.db.executemany("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
                                 [(*f, time.time()) for f in failures])

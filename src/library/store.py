@@ -276,7 +276,8 @@ class Library:
                 "INSERT OR REPLACE INTO songs (path, content_hash, size, mtime_ns, duration, title, artist, album,"
                 " genre, probabilities, embedding, tags, windows, analysed_at, server_id)"
                 " VALUES (:path, :content_hash, :size, :mtime_ns, :duration, :title, :artist, :album, :genre,"
-                " :probabilities, :embedding, :tags, :windows, :analysed_at, :server_id)", songs)
+                " :probabilities, :embedding, :tags, :windows, :analysed_at, :server_id)",
+                [{"server_id": None, **song} for song in songs])  # a folder's songs have no server id
             self.db.executemany("DELETE FROM failures WHERE path = ?", [(s["path"],) for s in songs] + [(m[1],) for m in moves])
             self.db.executemany("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
                                 [(*f, time.time()) for f in failures])

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from library.queries import LibraryQueries, SongNotFound
@@ -89,10 +90,11 @@ def playlist(args: argparse.Namespace, queries: LibraryQueries, library: Library
         except (SongNotFound, NoFavouritesError, ValueError) as exc:
             sys.exit(f"error: {exc}")
         table = Table(title=f"{args.name}: {len(songs)} songs")
-        for column in ("#", "song", "genre", "server id"):
+        for column in ("#", "song", "genre"):
             table.add_column(column)
+        table.add_column("server id", overflow="fold")
         for number, song in enumerate(songs, 1):
-            table.add_row(str(number), song.label(), song.genre, song.server_id)
+            table.add_row(str(number), escape(song.label()), song.genre, song.server_id)  # "[unknown]" is a name, not markup
         console = Console()
         console.print(table, soft_wrap=True)
         if args.dry_run:

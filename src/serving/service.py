@@ -90,6 +90,15 @@ library_routes = FastAPI(title="genre-recognition library")
 LIBRARY_ROUTES = "/library"
 
 
+def library_id(library: LibraryQueries, song_id: int | None, server_id: str | None, end: str) -> int:
+    """A library song named by its library id or by its media server's id (exactly one of them);
+    `SongNotFound` for an unknown one."""
+    if (song_id is None) == (server_id is None):
+        field = "song_id or server_id" if end == "song" else f"{end}_id or {end}_server_id"
+        raise InvalidArgument(f"give one of {field}")
+    return song_id if song_id is not None else library.server_song(server_id).id
+
+
 def uploaded_name(path: Path) -> str:
     """The client's file name: BentoML stores an upload as tempfile's `tmp` + 8 random
     characters + the client's name."""
@@ -204,29 +213,33 @@ class GenreService:
             raise InvalidArgument(f"{exc}" + (f" ({details})" if details else "")) from None
 
     @bentoml.api
-    async def similar(self, audio: list[Path] = [], song_id: int | None = None, top_k: int = CONFIG.top_k,  # noqa: B006
-                      genre: str | None = None) -> RecommendResponse:
-        """The library's songs closest to a song: one upload (`audio`), or a library song by id."""
+    async def similar(self, audio: list[Path] = [], song_id: int | None = None, server_id: str | None = None,  # noqa: B006
+                      top_k: int = CONFIG.top_k, genre: str | None = None) -> RecommendResponse:
+        """The library's songs closest to a song: one upload (`audio`), a library song by id, or,
+        in a library indexed from a Subsonic server, a song by the server's id (`server_id`)."""
         library = self.required_library()
-        if len(audio) + (song_id is not None) != 1:
-            raise InvalidArgument("give either one audio upload or a song_id")
+        if len(audio) + (song_id is not None) + (server_id is not None) != 1:
+            raise InvalidArgument("give one of: an audio upload, a song_id, a server_id")
         try:
-            song = await self.answers().answer(audio[0] if audio else song_id)
+            song = await self.answers().answer(audio[0] if audio else library_id(library, song_id, server_id, "song"))
         except SongNotFound as exc:
             raise NotFound(str(exc)) from None
         return recommendation(library.recommend([song], top_k, genre), [], self.made_by)
 
     @bentoml.api
-    async def path(self, from_id: int, to_id: int, steps: int = CONFIG.top_k) -> PathResponse:
+    async def path(self, from_id: int | None = None, to_id: int | None = None, from_server_id: str | None = None,
+                   to_server_id: str | None = None, steps: int = CONFIG.top_k) -> PathResponse:
         """`steps` library songs that walk from song `from_id` (first) to song `to_id` (last), each
         step the unused song nearest to the next point on the straight line between their vectors;
-        404 for an unknown song, 400 for steps under 2, over `max_path_steps` or over what the
-        library holds."""
+        in a library indexed from a Subsonic server, the ends may be named by the server's ids
+        (`from_server_id`, `to_server_id`) instead. 404 for an unknown song, 400 for an end named
+        twice or not at all, steps under 2, over `max_path_steps` or over what the library holds."""
         library = self.required_library()
         if steps > CONFIG.max_path_steps:
             raise InvalidArgument(f"steps: {steps}, the limit is {CONFIG.max_path_steps} songs per path")
         try:
-            walked = library.walk(from_id, to_id, steps)
+            walked = library.walk(library_id(library, from_id, from_server_id, "from"),
+                                  library_id(library, to_id, to_server_id, "to"), steps)
         except SongNotFound as exc:
             raise NotFound(str(exc)) from None
         except ValueError as exc:

@@ -132,6 +132,19 @@ def test_a_wrong_password_or_a_server_that_is_down_stops_with_one_line(server, p
     assert unset.returncode and "in the environment variable SUBSONIC_PASSWORD" in unset.stderr
 
 
+def test_servers_of_api_1_13_or_later_get_a_token_older_ones_the_encoded_password(server):
+    """supysonic answers 1.12.0, so it gets `p=enc:HEX`; Navidrome, gonic and Airsonic (1.16.1)
+    get `t` = md5(password + salt) with a new salt `s` every request, and never the password."""
+    import hashlib
+
+    with Subsonic(server.url, USER, PASSWORD) as client:
+        assert client.version == "1.12.0" and client._auth() == {"u": USER, "p": "enc:" + PASSWORD.encode().hex()}
+        client.version = "1.16.1"
+        first, second = client._auth(), client._auth()
+    assert first["t"] == hashlib.md5((PASSWORD + first["s"]).encode()).hexdigest() and first["s"] != second["s"]
+    assert set(first) == {"u", "t", "s"} and PASSWORD not in str(first)
+
+
 def playlist_table(printed: str) -> list[str]:
     """The server ids of the songs a `playlist` command printed, in order (the last column, folded)."""
     ids, current = [], None

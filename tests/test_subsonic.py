@@ -214,6 +214,8 @@ def test_the_service_answers_by_the_servers_ids(downloaded, packaged, tmp_path):
         assert missing.status_code == 404 and "no song with the server's id 'no-such-id'" in missing.text
         twice = client.post("/path", json={"from_id": metal_id, "from_server_id": metal, "to_id": classical_id})
         assert twice.status_code == 400 and "give one of from_id or from_server_id" in twice.text
+        audio = client.get("/library/audio", params={"song_id": metal_id})  # the server's apps play it
+        assert audio.status_code == 404 and "is on http://127.0.0.1:" in audio.text
 
 
 def test_a_song_removed_or_changed_on_the_server_is_removed_or_analysed_again(downloaded, server, music, packaged):

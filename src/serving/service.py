@@ -278,13 +278,16 @@ class GenreService:
     # The id is a query parameter, not part of the path: BentoML keeps request metrics per path for
     # the life of the process, so one path per song would grow memory with every song played.
     @library_routes.get("/audio", response_class=FileResponse,
-                        responses={404: {"description": "no such song, or its file is gone", "model": RouteError}})
+                        responses={404: {"description": "no such song, its file is gone, or it is a media server's",
+                                              "model": RouteError}})
     async def library_audio(self, song_id: int) -> FileResponse:
         """A library song's audio file, found by its id alone: the client never names a path."""
         library = self.library()
         song = library.songs.get(song_id) if library is not None else None
         if song is None:
             raise HTTPException(404, f"no song {song_id} in the library")
+        if song.server_id is not None:  # indexed from a media server: its audio is the server's to give
+            raise HTTPException(404, f"song {song_id} is on {library.library.server()['url']}: play it in that server's apps")
         if not Path(song.path).is_file():
             raise HTTPException(404, f"song {song_id}'s file ({song.name}) is gone from the music folder: re-index the library")
         return FileResponse(song.path, media_type=mimetypes.guess_type(song.path)[0] or "application/octet-stream")

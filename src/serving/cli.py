@@ -44,6 +44,7 @@ from library.ranking import NoFavouritesError, Ranking, rank
 from library.store import Library, LibraryError
 from model.song import SongPrediction, tag_shares
 from serving.config import ServingConfig, load_config
+from serving.media_server import add_server_arguments, playlist, song_source
 from serving.playlists import write_playlist
 from serving.responses import (
     ClassifyResponse,
@@ -54,7 +55,6 @@ from serving.responses import (
     recommendation,
     song_path,
 )
-from serving.media_server import add_server_arguments, playlist, song_source
 from serving.songs import SongAnswers
 
 # Commands whose answers come from the library's stored vectors.

@@ -116,7 +116,7 @@ def test_library_questions_load_no_torch_and_an_old_library_file_is_upgraded(tmp
     assert "library" in imported and "faiss" in imported
     assert not {"torch", "torchaudio", "bentoml", "lightning", "mlflow"} & imported
     with sqlite3.connect(library / "library.db") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 5
         columns = {row[1] for row in db.execute("PRAGMA table_info(songs)")}
         assert "analysis" not in columns and {"tags", "file_genre"} <= columns
         assert db.execute("SELECT COUNT(*) FROM genre_writes").fetchone() == (0,)

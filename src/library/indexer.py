@@ -1,7 +1,10 @@
-"""The indexer (`python -m serving index MUSIC_DIR`): analyse every song under a folder once,
-then only what changed.
+"""The indexer (`python -m serving index MUSIC_DIR`, or `index URL` for a media server): analyse
+every song of a source once, then only what changed.
 
-A run compares the folder with the library (`library.scan`): files whose size and modification
+A source is where the songs come from: the library's folders (`Folders`) or a Subsonic server
+(`library.server_songs`). It plans a run (which songs to leave, analyse, move or remove) and
+reads each song to analyse as a file here. For folders, a run compares them with the library
+(`library.scan`): files whose size and modification
 time are as stored are left alone; the rest are hashed, and a new path whose content matches a
 song that disappeared is a move (its analysis kept), a known path with the same content a touch.
 What is left is analysed by an engine (`embedded`: decoding and features on worker threads, the
@@ -14,11 +17,12 @@ count) re-analyse everything.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -26,7 +30,7 @@ from tqdm.auto import tqdm
 from data.probe import AUDIO_SUFFIXES, AudioDecodeError
 from data.file_tags import FileTags, read_file_tags
 from data.threads import ordered_map
-from library.scan import FileState, Scan, plan, scan, under
+from library.scan import FileState, Plan, Scan, plan, scan, under
 from library.settings import Engine as EngineName
 from library.settings import LibraryConfig
 from library.store import Library
@@ -67,12 +71,65 @@ class Analysed:
     embedding: np.ndarray
     file_tags: FileTags
     tags: np.ndarray  # the model's tag probabilities; no columns for a genre-only model
+    content_hash: str  # of the file analysed: what recognises exact copies
 
 
 # What an engine gives back for each file it was handed: its analysis, or why it cannot be used.
 Outcome = Analysed | str
-ToAnalyse = tuple[FileState, str]  # a file and its content hash
+ToAnalyse = tuple[FileState, str]  # a file and its content hash ("" where the source hashes it when read)
 Engine = Callable[[list[ToAnalyse]], Iterator[tuple[ToAnalyse, Outcome]]]
+
+
+@dataclass(frozen=True)
+class SongFile:
+    """A song's audio as a file on this machine, while it is analysed, with what its row keeps."""
+    path: str
+    content_hash: str
+    file_tags: FileTags
+
+
+# A song to analyse as a file here, for as long as the context lasts; `AudioDecodeError` with the
+# reason where it cannot be had (a download that failed).
+Read = Callable[[ToAnalyse], ContextManager[SongFile]]
+
+
+@contextlib.contextmanager
+def read_in_place(item: ToAnalyse) -> Iterator[SongFile]:
+    """A folder's song: its own file, its tags read from it."""
+    file, digest = item
+    yield SongFile(file.path, digest, read_file_tags(file.path))
+
+
+class Source(Protocol):
+    """Where an index run's songs come from: what to do with each (`plan`), and each song to
+    analyse as a file here (`read`)."""
+
+    unreadable: list[str]  # what could not be listed: the songs the library holds there are kept
+
+    def plan(self, library: Library, threads: int) -> Plan: ...
+
+    def read(self, item: ToAnalyse) -> ContextManager[SongFile]: ...
+
+    def report(self) -> list[str]:
+        """What the source has to say after a run (a server: how its songs were read)."""
+
+
+@dataclass
+class Folders:
+    """The library's folders, as `roots_to_index` found them."""
+    found: Scan
+
+    @property
+    def unreadable(self) -> list[str]:
+        return self.found.unreadable
+
+    def plan(self, library: Library, threads: int) -> Plan:
+        return plan(library, self.found, threads)
+
+    read = staticmethod(read_in_place)
+
+    def report(self) -> list[str]:
+        return []
 
 
 def prepare(analyzer: SongAnalyzer, path: str, max_windows: int | None) -> PreparedSong | str:
@@ -83,35 +140,47 @@ def prepare(analyzer: SongAnalyzer, path: str, max_windows: int | None) -> Prepa
         return exc.reason
 
 
-def embedded(predictor: GenrePredictor, settings: LibraryConfig) -> Engine:
-    """This process: decoding and features on `settings.threads` threads, the network on the
-    calling thread, results in the order of the files."""
+def embedded(predictor: GenrePredictor, settings: LibraryConfig, read: Read = read_in_place) -> Engine:
+    """This process: reading (`read`: a source's files, or its downloads), decoding and features
+    on `settings.threads` threads, the network on the calling thread, results in the order of
+    the files."""
+
+    def prepared(item: ToAnalyse) -> tuple[PreparedSong, SongFile] | str:
+        try:
+            with read(item) as song_file:
+                song = prepare(predictor.analyzer, song_file.path, settings.max_windows)
+                return song if isinstance(song, str) else (song, song_file)
+        except AudioDecodeError as exc:
+            return exc.reason
 
     def analyse(todo: list[ToAnalyse]) -> Iterator[tuple[ToAnalyse, Outcome]]:
-        songs = ordered_map(lambda item: prepare(predictor.analyzer, item[0].path, settings.max_windows), todo,
-                            settings.threads)
-        for item, song in zip(todo, songs):
-            if isinstance(song, str):
-                yield item, song
+        for item, answer in zip(todo, ordered_map(prepared, todo, settings.threads)):
+            if isinstance(answer, str):
+                yield item, answer
             else:
+                song, song_file = answer
                 [(probabilities, embedding, tags)] = predictor.song_answers([song.windows])
                 yield item, Analysed(song.duration, len(song.windows), probabilities, embedding,
-                                     read_file_tags(item[0].path), tags)
+                                     song_file.file_tags, tags, song_file.content_hash)
 
     return analyse
 
 
 def engine(name: EngineName, predictor: GenrePredictor, settings: LibraryConfig, backend: Backend,
-           network_batch: int, address: str | None = None) -> Engine:
+           network_batch: int, address: str | None = None, read: Read = read_in_place) -> Engine:
     """The engine by name: "embedded" (this process) or "ray" (a Ray cluster at `address`, or
-    started on this machine's cores); the network runs as `predictor`'s does."""
+    started on this machine's cores); the network runs as `predictor`'s does, the songs are read
+    by `read` (a source's)."""
     if name == "ray":
+        if read is not read_in_place:
+            raise ValueError("the Ray engine reads songs where their files lie, in a folder every node sees: "
+                             "index a media server with the embedded engine")
         from library.ray_engine import on_ray  # Ray is an optional extra
 
         return on_ray(predictor.artifact, backend, predictor.classifier.precision, settings, network_batch, address)
     if address:
         raise ValueError("an address names a Ray cluster: give it with the ray engine (--engine ray)")
-    return embedded(predictor, settings)
+    return embedded(predictor, settings, read)
 
 
 class IndexRefused(Exception):
@@ -124,6 +193,11 @@ def roots_to_index(library: Library, folder: str | Path | None, add: bool, prune
     library's without `add`, a new folder without audio, and a folder that is missing, unreadable
     or empty while the library holds songs there unless `prune` confirms they are gone (a
     missing folder is then forgotten)."""
+    server = library.server()
+    if server is not None:
+        raise IndexRefused(f"the library in {library.folder} holds the songs of {server['url']}: index that server "
+                           f"(index {server['url']} --subsonic-user {server['user']}), or give folders a library of "
+                           "their own (--library DIR)")
     roots = library.roots()
     if folder is None and not roots:
         raise IndexRefused(f"the library in {library.folder} has no music folder yet: give one (index MUSIC_DIR)")
@@ -167,27 +241,27 @@ def _why_nothing_there(root: str, found: Scan) -> str | None:
 
 
 def index_library(
-    folder: str | Path | None, library: Library, analyse: Engine, labels: list[str], tags: list[str],
+    source: Source | str | Path | None, library: Library, analyse: Engine, labels: list[str], tags: list[str],
     analysis: dict[str, Any], genre_weight: float, settings: LibraryConfig, progress: bool = True,
-    add: bool = False, prune: bool = False, found: Scan | None = None,
+    add: bool = False, prune: bool = False,
 ) -> Summary:
-    """Bring `library` up to date with its folders (`roots_to_index`: `folder` one of them, or
-    added; None: all of them), the new and changed files analysed by `analyse` (an `engine`);
-    what was done, for printing. Raises `IndexRefused` before changing anything it should not.
-    `found`: what `roots_to_index` answered, where the caller asked it first (the CLI does,
-    before it loads the network)."""
+    """Bring `library` up to date with `source`: a `Source`, or a folder of the library
+    (`roots_to_index`: one of them, or `add`ed; None: all of them), the new and changed songs
+    analysed by `analyse` (an `engine` reading the source's songs); what was done, for printing.
+    Raises `IndexRefused` before changing anything it should not. (The CLI asks
+    `roots_to_index` first, before it loads the network, and passes its answer as `Folders`.)"""
     started = time.perf_counter()
     summary = Summary()
-    if found is None:
-        _, found = roots_to_index(library, folder, add, prune)
+    if source is None or isinstance(source, (str, Path)):
+        source = Folders(roots_to_index(library, source, add, prune)[1])
     stored = library.meta("analysis")
     if stored is not None and stored != analysis:
         changed = sorted(k for k in analysis if stored.get(k) != analysis[k])
         summary.reanalysed_all = f"the analysis settings differ from the library's ({', '.join(changed)})"
         library.clear()
     library.set_meta(analysis=analysis, labels=labels, tags=tags)
-    todo = plan(library, found, settings.threads)
-    summary.unreadable = found.unreadable
+    todo = source.plan(library, settings.threads)
+    summary.unreadable = source.unreadable
     summary.moved = sum(old != new for old, new, *_ in todo.moves)
     summary.unchanged = todo.unchanged + len(todo.moves) - summary.moved  # touched: same content
     summary.failed_before = todo.failed_before
@@ -197,13 +271,13 @@ def index_library(
     rows: list[dict[str, Any]] = []
     failures: list[tuple[str, int, int, str]] = []
     results = analyse(todo.analyse) if todo.analyse else iter(())
-    for (file, digest), outcome in tqdm(results, total=len(todo.analyse), desc="analysing", unit="song",
+    for (file, _), outcome in tqdm(results, total=len(todo.analyse), desc="analysing", unit="song",
                                         disable=not progress):
         if isinstance(outcome, str):
             failures.append((file.path, file.size, file.mtime_ns, outcome))
             summary.failed.append((file.path, outcome))
         else:
-            rows.append(_row(file, digest, outcome, labels))
+            rows.append(_row(file, outcome, labels))
             summary.analysed += 1
         if len(rows) + len(failures) >= settings.batch_songs:
             library.write(rows, failures, [], [])
@@ -215,9 +289,10 @@ def index_library(
     return summary
 
 
-def _row(file: FileState, digest: str, song: Analysed, labels: list[str]) -> dict[str, Any]:
+def _row(file: FileState, song: Analysed, labels: list[str]) -> dict[str, Any]:
     return {
-        "path": file.path, "content_hash": digest, "size": file.size, "mtime_ns": file.mtime_ns,
+        "path": file.path, "content_hash": song.content_hash, "size": file.size, "mtime_ns": file.mtime_ns,
+        "server_id": file.server_id,
         "duration": song.duration, "title": song.file_tags.title, "artist": song.file_tags.artist,
         "album": song.file_tags.album, "file_genre": song.file_tags.genre,
         "genre": labels[int(np.argmax(song.probabilities))],

@@ -72,6 +72,7 @@ class LibraryQueries:
         self.vector_index = self.library.load_vector_index(self.genre_weight, self.settings)
         self.songs = {song.id: song for song in self.library.songs()}
         self.by_path = {song.path: song for song in self.songs.values()}
+        self.by_server_id = {song.server_id: song for song in self.songs.values() if song.server_id is not None}
         self.copies: dict[str, set[int]] = {}  # content hash -> ids: a song's exact duplicates
         for song in self.songs.values():
             self.copies.setdefault(song.content_hash, set()).add(song.id)
@@ -82,6 +83,14 @@ class LibraryQueries:
         found = self.songs.get(song_id)
         if found is None:
             raise SongNotFound(f"no song {song_id} in the library")
+        return found
+
+    def server_song(self, server_id: str) -> Song:
+        """A song of a library indexed from a media server, by the server's id for it."""
+        found = self.by_server_id.get(server_id)
+        if found is None:
+            raise SongNotFound(f"no song with the server's id {server_id!r} in the library"
+                               + ("" if self.by_server_id else " (it was not indexed from a media server)"))
         return found
 
     def prediction(self, song: Song) -> SongPrediction:

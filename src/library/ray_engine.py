@@ -85,7 +85,8 @@ def _run(todo: list[ToAnalyse], artifact: ModelArtifact, backend: Backend, preci
                 # A column of file tags that are all missing comes back as NaN, not None.
                 file_tags = FileTags(*(value if isinstance(value, str) else None for value in (batch[name][i] for name in FILE_TAGS)))
                 yield todo[key], Analysed(float(batch["duration"][i]), int(batch["windows"][i]),
-                                          batch["probabilities"][i], batch["embedding"][i], file_tags, batch["tags"][i])
+                                          batch["probabilities"][i], batch["embedding"][i], file_tags, batch["tags"][i],
+                                          todo[key][1])
 
 
 def _prepare(row: dict[str, Any], analyzer: SongAnalyzer, max_windows: int | None) -> dict[str, Any]:

@@ -16,14 +16,15 @@ from library.store import Library
 
 @dataclass(frozen=True)
 class FileState:
-    path: str  # absolute
+    path: str  # absolute; for a media server's song, the library's name for it (`library.server_songs`)
     size: int
     mtime_ns: int
+    server_id: str | None = None  # the song's id on its media server
 
 
 @dataclass
 class Plan:
-    analyse: list[tuple[FileState, str]] = field(default_factory=list)  # with content hashes
+    analyse: list[tuple[FileState, str]] = field(default_factory=list)  # with content hashes ("" until read)
     moves: list[tuple[str, str, int, int]] = field(default_factory=list)  # old, new, size, mtime
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
@@ -66,9 +67,10 @@ def content_hash(path: str) -> str:
     return digest.hexdigest()
 
 
-def plan(library: Library, found: Scan, threads: int) -> Plan:
+def plan(library: Library, found: Scan, threads: int, hash_files: bool = True) -> Plan:
     """What to do with each file: leave, analyse, move, or remove (never what lies under a
-    folder that could not be read)."""
+    folder that could not be read). Without `hash_files` (a media server's songs, not files
+    here), nothing is recognised as moved, and new and changed songs are hashed when read."""
     files = found.files
     known, failures = library.files(), library.failures()
     hashes = dict(library.db.execute("SELECT path, content_hash FROM songs"))
@@ -82,7 +84,8 @@ def plan(library: Library, found: Scan, threads: int) -> Plan:
         else:
             candidates.append(f)
     gone_by_hash = {hashes[p]: p for p in known if p not in present}
-    for f, digest in zip(candidates, ordered_map(lambda f: content_hash(f.path), candidates, threads)):
+    digests = ordered_map(lambda f: content_hash(f.path), candidates, threads) if hash_files else [""] * len(candidates)
+    for f, digest in zip(candidates, digests):
         if f.path in known and hashes[f.path] == digest:  # touched, same content
             result.moves.append((f.path, f.path, f.size, f.mtime_ns))
         elif f.path not in known and digest in gone_by_hash:

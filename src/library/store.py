@@ -29,7 +29,7 @@ import numpy as np
 from library.ranking import Songs, song_vectors
 from library.settings import LibraryConfig
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA = """
 CREATE TABLE songs (
     id INTEGER PRIMARY KEY,
@@ -45,9 +45,11 @@ CREATE TABLE songs (
     embedding BLOB NOT NULL,
     tags BLOB NOT NULL,
     windows INTEGER NOT NULL,
-    analysed_at REAL NOT NULL
+    analysed_at REAL NOT NULL,
+    server_id TEXT
 );
 CREATE INDEX songs_by_hash ON songs (content_hash);
+CREATE UNIQUE INDEX songs_by_server_id ON songs (server_id);
 CREATE TABLE failures (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -93,8 +95,15 @@ def _tags(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE songs ADD COLUMN tags BLOB NOT NULL DEFAULT x''")
 
 
+def _server_ids(db: sqlite3.Connection) -> None:
+    """3 -> 4: a song indexed from a media server (`library.server_songs`) keeps the server's id
+    for it, by which the server and its clients name the song; a folder's songs have none."""
+    db.execute("ALTER TABLE songs ADD COLUMN server_id TEXT")
+    db.execute("CREATE UNIQUE INDEX songs_by_server_id ON songs (server_id)")
+
+
 def _genre_writes(db: sqlite3.Connection) -> None:
-    """3 -> 4: the genre field of each song's file (unknown, NULL, until the file is analysed again
+    """4 -> 5: the genre field of each song's file (unknown, NULL, until the file is analysed again
     or `python -m serving tag` reads it), and every genre written into a file, to undo it."""
     db.execute("ALTER TABLE songs ADD COLUMN file_genre TEXT")
     db.execute("CREATE TABLE genre_writes (id INTEGER PRIMARY KEY, path TEXT NOT NULL, old TEXT, new TEXT, "
@@ -102,7 +111,7 @@ def _genre_writes(db: sqlite3.Connection) -> None:
 
 
 # MIGRATIONS[n] upgrades a file of version n to n + 1.
-MIGRATIONS = [_drop_per_song_analysis, _folders_as_roots, _tags, _genre_writes]
+MIGRATIONS = [_drop_per_song_analysis, _folders_as_roots, _tags, _server_ids, _genre_writes]
 TABLES_OF_VERSION_0 = {"songs", "failures", "meta"}
 
 
@@ -123,6 +132,7 @@ class Song:
     album: str | None
     file_genre: str | None  # the genre field of the file itself, as last read or written
     genre: str
+    server_id: str | None  # the song's id on the media server it was indexed from; None for a folder's song
     probabilities: np.ndarray
     embedding: np.ndarray
     tags: np.ndarray  # the model's tag probabilities: none for a model with genres only
@@ -136,8 +146,8 @@ class Song:
         return f"{self.artist} - {self.title}" if self.artist and self.title else self.name
 
 
-SONG_COLUMNS = ("id, path, content_hash, size, mtime_ns, duration, title, artist, album, file_genre, genre, probabilities, "
-                "embedding, tags")
+SONG_COLUMNS = ("id, path, content_hash, size, mtime_ns, duration, title, artist, album, file_genre, genre, server_id, "
+                "probabilities, embedding, tags")
 
 
 def _song(row: tuple) -> Song:
@@ -224,6 +234,10 @@ class Library:
         """What to know about the analysing model's answers (a model trained on generated data)."""
         return (self.meta("analysis") or {}).get("caveat")
 
+    def server(self) -> dict[str, str] | None:
+        """The media server this library indexes ({"url", "user"}); None for a library of folders."""
+        return self.meta("server")
+
     def roots(self) -> list[str]:
         """The folders this library indexes (absolute), in the order they were added."""
         return [p for (p,) in self.db.execute("SELECT path FROM roots ORDER BY added_at, path")]
@@ -277,9 +291,10 @@ class Library:
                                 [(new, size, mtime, old) for old, new, size, mtime in moves])
             self.db.executemany(
                 "INSERT OR REPLACE INTO songs (path, content_hash, size, mtime_ns, duration, title, artist, album,"
-                " file_genre, genre, probabilities, embedding, tags, windows, analysed_at)"
+                " file_genre, genre, probabilities, embedding, tags, windows, analysed_at, server_id)"
                 " VALUES (:path, :content_hash, :size, :mtime_ns, :duration, :title, :artist, :album, :file_genre,"
-                " :genre, :probabilities, :embedding, :tags, :windows, :analysed_at)", songs)
+                " :genre, :probabilities, :embedding, :tags, :windows, :analysed_at, :server_id)",
+                [{"server_id": None, **song} for song in songs])  # a folder's songs have no server id
             self.db.executemany("DELETE FROM failures WHERE path = ?", [(s["path"],) for s in songs] + [(m[1],) for m in moves])
             self.db.executemany("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
                                 [(*f, time.time()) for f in failures])

@@ -10,12 +10,16 @@
     python -m serving path FROM TO [--steps N] [--playlist OUT.m3u8] [--json]
     python -m serving mpd [--host HOST] [--port PORT] [--add N] [--follow] [--music-dir DIR]
     python -m serving tag [--write] [--overwrite] [--min-probability P] | tag --undo
+    python -m serving index http://HOST:PORT --subsonic-user USER [--path-map SERVER_PREFIX=LOCAL_PREFIX]...
+    python -m serving playlist http://HOST:PORT --subsonic-user USER --name NAME [--top-k N] [--dry-run]
+                               (--from-starred | --similar SONG_ID | --path FROM_ID TO_ID)
 
 List files hold one audio path per line, relative to the list file's folder; blank lines and
 `#` comments are skipped. Unreadable songs are reported and skipped; the rest still get answers.
 Without --candidates, `recommend` ranks the whole library; favourites and `similar`'s song that
 are in the library are taken from it (no network is loaded for them), others analysed on the
 fly. `path`'s FROM and TO are library songs, by file or by id (digits that name no file).
+A Subsonic server's password is read from the environment variable SUBSONIC_PASSWORD only.
 A library answers only with the model that analysed it, which is also the default model
 of every command once a library exists; `--model TAG` and `--library DIR` (before or after the
 command) override conf/serving.yaml.
@@ -43,6 +47,7 @@ from library.ranking import NoFavouritesError, Ranking, rank
 from library.store import Library, LibraryError
 from model.song import SongPrediction, tag_shares
 from serving.config import ServingConfig, load_config
+from serving.media_server import add_server_arguments, playlist, song_source
 from serving.playlists import write_playlist
 from serving.responses import (
     ClassifyResponse,
@@ -56,7 +61,7 @@ from serving.responses import (
 from serving.songs import SongAnswers
 
 # Commands whose answers come from the library's stored vectors.
-ASKS_LIBRARY = ("similar", "recommend", "search", "path", "mpd", "tag")
+ASKS_LIBRARY = ("similar", "recommend", "search", "path", "mpd", "tag", "playlist")
 
 
 def read_list(path: Path) -> list[Path]:
@@ -366,6 +371,10 @@ class Command:
         print(f"files already holding their top genre: {plan.unchanged}")
         return 0
 
+    def playlist(self) -> int:
+        """A mix of the library's songs saved as a playlist on the Subsonic server it was indexed from."""
+        return playlist(self.args, self.indexed_library(), self.library)
+
     def search(self) -> int:
         """The library's songs by words of their names and by tags, one page."""
         queries = self.indexed_library()
@@ -388,24 +397,26 @@ class Command:
         return 0
 
     def index(self) -> int:
-        from library.indexer import IndexRefused, analysis_settings, engine, index_library, roots_to_index, windows_per_song
+        """Analyse the library's folders, or a Subsonic server's songs: only what changed."""
+        from library.indexer import IndexRefused, analysis_settings, engine, index_library, windows_per_song
+        from library.subsonic import SubsonicError
 
         try:
-            _, found = roots_to_index(self.library, self.args.music_dir, self.args.add, self.args.prune)  # before the network loads
-            predictor = self.model.predictor
-            settings = windows_per_song(self.config.library, predictor.artifact)
-            analyse = engine(self.args.engine, predictor, settings, self.config.backend, self.config.network_batch,
-                             self.args.address)
-            summary = index_library(
-                self.args.music_dir, self.library, analyse, predictor.labels, predictor.artifact.tags,
-                analysis_settings(self.model.tag, predictor, settings.max_windows), self.config.genre_weight, settings,
-                found=found,
-            )
-        except (ValueError, IndexRefused) as exc:
+            with song_source(self.library, self.args, self.config) as source:  # listed before the network loads
+                predictor = self.model.predictor
+                settings = windows_per_song(self.config.library, predictor.artifact)
+                analyse = engine(self.args.engine, predictor, settings, self.config.backend, self.config.network_batch,
+                                 self.args.address, source.read)
+                summary = index_library(
+                    source, self.library, analyse, predictor.labels, predictor.artifact.tags,
+                    analysis_settings(self.model.tag, predictor, settings.max_windows), self.config.genre_weight, settings,
+                )
+        except (ValueError, IndexRefused, SubsonicError) as exc:
             sys.exit(f"error: {exc}")
-        for line in summary.lines():
+        for line in [*summary.lines(), *source.report()]:
             print(line)
-        print(f"library: {self.library.count()} songs in {self.library.db_path}, from {', '.join(self.library.roots())}")
+        where = self.library.server()["url"] if self.library.server() else ", ".join(self.library.roots())
+        print(f"library: {self.library.count()} songs in {self.library.db_path}, from {where}")
         return 0
 
     def write_plots(self, songs: list[SongPrediction]) -> None:
@@ -458,8 +469,13 @@ def parser(config: ServingConfig) -> argparse.ArgumentParser:
     near = commands.add_parser("similar", help="the library's songs closest to a song")
     near.add_argument("song", type=Path, help="a song of the library, or any audio file")
     build = commands.add_parser("index", help="analyse the library's music folders (only what changed)")
-    build.add_argument("music_dir", type=Path, nargs="?",
-                       help="the library's folder (the first time: the folder to index); default: all its folders")
+    build.add_argument("music_dir", nargs="?", metavar="MUSIC_DIR|URL",
+                       help="the library's folder (the first time: the folder to index), or a Subsonic server's "
+                            "address (http://HOST:PORT, https://...); default: all the library's folders, or its server")
+    add_server_arguments(build, required=False)
+    build.add_argument("--path-map", action="append", default=[], metavar="SERVER_PREFIX=LOCAL_PREFIX",
+                       help="a server's songs whose path starts with SERVER_PREFIX lie under LOCAL_PREFIX here (read from "
+                            "there, not downloaded); =LOCAL_PREFIX for paths relative to the server's music folder")
     build.add_argument("--add", action="store_true", help="index MUSIC_DIR as another folder of the library")
     build.add_argument("--prune", action="store_true",
                        help="confirm that the songs of a missing or emptied folder are gone (else they are kept)")
@@ -491,6 +507,16 @@ def parser(config: ServingConfig) -> argparse.ArgumentParser:
     label.add_argument("--min-probability", type=float, default=0.0,
                        help="leave songs whose top genre is less likely than this alone")
     label.add_argument("--undo", action="store_true", help="put back every genre the writes replaced")
+    mix = commands.add_parser("playlist", help="a mix from a server's library, saved as a playlist on the server")
+    mix.add_argument("server", metavar="URL", help="the Subsonic server the library was indexed from (http://HOST:PORT)")
+    add_server_arguments(mix, required=True)
+    mix.add_argument("--name", required=True, help="the playlist's name (the user's playlist of that name is replaced)")
+    mix.add_argument("--top-k", type=int, default=config.top_k, help="songs in the playlist (a path: both ends included)")
+    which = mix.add_mutually_exclusive_group(required=True)
+    which.add_argument("--from-starred", action="store_true", help="the best matches of the user's starred songs")
+    which.add_argument("--similar", metavar="SONG_ID", help="the songs closest to this one (the server's id)")
+    which.add_argument("--path", nargs=2, metavar=("FROM_ID", "TO_ID"), help="a song path between two songs (server ids)")
+    mix.add_argument("--dry-run", action="store_true", help="print the songs; write nothing to the server")
     for sub in (many, near):
         sub.add_argument("--top-k", type=int, default=config.top_k)
         sub.add_argument("--genre", help="only songs whose top genre is this")
@@ -500,7 +526,7 @@ def parser(config: ServingConfig) -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="print JSON instead of tables")
     for sub in (one, many, near):
         sub.add_argument("--plots", type=Path, help="write a genre bar chart PNG per song into this folder")
-    for sub in (one, many, near, build, find, walk, queue, label):
+    for sub in (one, many, near, build, find, walk, queue, label, mix):
         sub.add_argument("--model", default=argparse.SUPPRESS, help=model_help)
         sub.add_argument("--library", type=Path, default=argparse.SUPPRESS, help="library folder")
     return parser

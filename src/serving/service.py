@@ -90,6 +90,15 @@ library_routes = FastAPI(title="genre-recognition library")
 LIBRARY_ROUTES = "/library"
 
 
+def library_id(library: LibraryQueries, song_id: int | None, server_id: str | None, end: str) -> int:
+    """A library song named by its library id or by its media server's id (exactly one of them);
+    `SongNotFound` for an unknown one."""
+    if (song_id is None) == (server_id is None):
+        field = "song_id or server_id" if end == "song" else f"{end}_id or {end}_server_id"
+        raise InvalidArgument(f"give one of {field}")
+    return song_id if song_id is not None else library.server_song(server_id).id
+
+
 def uploaded_name(path: Path) -> str:
     """The client's file name: BentoML stores an upload as tempfile's `tmp` + 8 random
     characters + the client's name."""
@@ -204,29 +213,33 @@ class GenreService:
             raise InvalidArgument(f"{exc}" + (f" ({details})" if details else "")) from None
 
     @bentoml.api
-    async def similar(self, audio: list[Path] = [], song_id: int | None = None, top_k: int = CONFIG.top_k,  # noqa: B006
-                      genre: str | None = None) -> RecommendResponse:
-        """The library's songs closest to a song: one upload (`audio`), or a library song by id."""
+    async def similar(self, audio: list[Path] = [], song_id: int | None = None, server_id: str | None = None,  # noqa: B006
+                      top_k: int = CONFIG.top_k, genre: str | None = None) -> RecommendResponse:
+        """The library's songs closest to a song: one upload (`audio`), a library song by id, or,
+        in a library indexed from a Subsonic server, a song by the server's id (`server_id`)."""
         library = self.required_library()
-        if len(audio) + (song_id is not None) != 1:
-            raise InvalidArgument("give either one audio upload or a song_id")
+        if len(audio) + (song_id is not None) + (server_id is not None) != 1:
+            raise InvalidArgument("give one of: an audio upload, a song_id, a server_id")
         try:
-            song = await self.answers().answer(audio[0] if audio else song_id)
+            song = await self.answers().answer(audio[0] if audio else library_id(library, song_id, server_id, "song"))
         except SongNotFound as exc:
             raise NotFound(str(exc)) from None
         return recommendation(library.recommend([song], top_k, genre), [], self.made_by)
 
     @bentoml.api
-    async def path(self, from_id: int, to_id: int, steps: int = CONFIG.top_k) -> PathResponse:
+    async def path(self, from_id: int | None = None, to_id: int | None = None, from_server_id: str | None = None,
+                   to_server_id: str | None = None, steps: int = CONFIG.top_k) -> PathResponse:
         """`steps` library songs that walk from song `from_id` (first) to song `to_id` (last), each
         step the unused song nearest to the next point on the straight line between their vectors;
-        404 for an unknown song, 400 for steps under 2, over `max_path_steps` or over what the
-        library holds."""
+        in a library indexed from a Subsonic server, the ends may be named by the server's ids
+        (`from_server_id`, `to_server_id`) instead. 404 for an unknown song, 400 for an end named
+        twice or not at all, steps under 2, over `max_path_steps` or over what the library holds."""
         library = self.required_library()
         if steps > CONFIG.max_path_steps:
             raise InvalidArgument(f"steps: {steps}, the limit is {CONFIG.max_path_steps} songs per path")
         try:
-            walked = library.walk(from_id, to_id, steps)
+            walked = library.walk(library_id(library, from_id, from_server_id, "from"),
+                                  library_id(library, to_id, to_server_id, "to"), steps)
         except SongNotFound as exc:
             raise NotFound(str(exc)) from None
         except ValueError as exc:
@@ -265,13 +278,16 @@ class GenreService:
     # The id is a query parameter, not part of the path: BentoML keeps request metrics per path for
     # the life of the process, so one path per song would grow memory with every song played.
     @library_routes.get("/audio", response_class=FileResponse,
-                        responses={404: {"description": "no such song, or its file is gone", "model": RouteError}})
+                        responses={404: {"description": "no such song, its file is gone, or it is a media server's",
+                                              "model": RouteError}})
     async def library_audio(self, song_id: int) -> FileResponse:
         """A library song's audio file, found by its id alone: the client never names a path."""
         library = self.library()
         song = library.songs.get(song_id) if library is not None else None
         if song is None:
             raise HTTPException(404, f"no song {song_id} in the library")
+        if song.server_id is not None:  # indexed from a media server: its audio is the server's to give
+            raise HTTPException(404, f"song {song_id} is on {library.library.server()['url']}: play it in that server's apps")
         if not Path(song.path).is_file():
             raise HTTPException(404, f"song {song_id}'s file ({song.name}) is gone from the music folder: re-index the library")
         return FileResponse(song.path, media_type=mimetypes.guess_type(song.path)[0] or "application/octet-stream")

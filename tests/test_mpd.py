@@ -195,15 +195,16 @@ def test_follow_queues_again_when_the_song_changes_and_when_the_daemon_is_back(s
         stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in follower.stdout], daemon=True).start()
+    heard: list[str] = []
 
     def said(words: str, within: float = 120) -> str:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             with contextlib.suppress(queue.Empty):
-                line = lines.get(timeout=1)
-                if words in line:
-                    return line
-        raise AssertionError(f"the follower never said {words!r}")
+                heard.append(lines.get(timeout=1))
+                if words in heard[-1]:
+                    return heard[-1]
+        raise AssertionError(f"the follower never said {words!r}; it said:\n{''.join(heard)}")
 
     try:
         said(f"playing {first}; queued {ADD}")
@@ -222,6 +223,7 @@ def test_follow_queues_again_when_the_song_changes_and_when_the_daemon_is_back(s
         said("lost MPD at 127.0.0.1:")
         daemon.start()
         said("reconnected to MPD at 127.0.0.1:")
+        said(f"; queued {ADD} like it after it:")  # the queue filled again
         follower.send_signal(signal.SIGINT)
         said("stopped following MPD")
         assert follower.wait(timeout=30) == 0

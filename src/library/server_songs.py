@@ -114,7 +114,7 @@ class ServerSongs:
         """The song's own file here, else its download; `SubsonicError` where the server cannot
         be reached (the run stops, what it analysed kept)."""
         song = self.songs[item[0].path]
-        tags = FileTags(song.title, song.artist, song.album)
+        tags = FileTags(song.title, song.artist, song.album, song.genre)
         local = self.local_file(song)
         if local is not None:
             self._count("file")

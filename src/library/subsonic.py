@@ -42,6 +42,7 @@ class ServerSong:
     title: str | None
     artist: str | None
     album: str | None
+    genre: str | None  # the genre the server read from the file's tags
     path: str | None  # as the server reports it: relative to its music folder on most servers
     size: int
     created: str  # the server's time field for the song: what changes when its file is replaced
@@ -50,7 +51,8 @@ class ServerSong:
 
     @staticmethod
     def of(child: dict[str, Any]) -> ServerSong:
-        return ServerSong(str(child["id"]), child.get("title"), child.get("artist"), child.get("album"), child.get("path"),
+        return ServerSong(str(child["id"]), child.get("title"), child.get("artist"), child.get("album"), child.get("genre"),
+                          child.get("path"),
                           int(child.get("size") or 0), str(child.get("created") or ""), child.get("duration"),
                           child.get("suffix"))
 

@@ -339,7 +339,7 @@ class Command:
         except MPDError as exc:
             sys.exit(f"error: {exc}")
         except KeyboardInterrupt:
-            print("stopped following MPD")
+            print("stopped following MPD", flush=True)
         return 0
 
     def tag(self) -> int:

@@ -224,7 +224,7 @@ def test_follow_queues_again_when_the_song_changes_and_when_the_daemon_is_back(s
         daemon.start()
         said("reconnected to MPD at 127.0.0.1:")
         said(f"; queued {ADD} like it after it:")  # the queue filled again
-        follower.send_signal(signal.SIGINT)
+        follower.send_signal(signal.SIGTERM)  # as a service manager stops it (Ctrl-C is SIGINT)
         said("stopped following MPD")
         assert follower.wait(timeout=30) == 0
     finally:

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -334,6 +335,10 @@ class Command:
                                  lambda path: self.model.predictor.predict(path, max_seconds=self.config.max_duration_seconds))
         if self.args.follow:
             print(f"following MPD at {link.address}: {self.args.add} songs like each one playing (Ctrl-C stops)", flush=True)
+            # Ctrl-C, and a service manager's stop, end it cleanly even where the shell that
+            # started it in the background made it ignore SIGINT.
+            for stop in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(stop, signal.default_int_handler)
         try:
             follow(link, follower, functools.partial(print, flush=True), once=not self.args.follow)
         except MPDError as exc:

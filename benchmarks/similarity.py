@@ -72,7 +72,7 @@ def main() -> None:
         import bentoml
 
         from data.folders import read_folder
-        from library.indexer import analysis_settings, embedded, index_library
+        from library.indexer import analysis_settings, embedded, index_library, windows_per_song
         from library.queries import LibraryQueries
         from library.store import Library
         from model.artifact import ModelArtifact
@@ -89,15 +89,17 @@ def main() -> None:
             classifier, _ = load_classifier(artifact, config.backend, "fp32", config.network_batch)
             predictor = GenrePredictor(artifact, classifier)
             library = Library(work / f"library-{name}")
-            index_library(args.data, library, embedded(predictor, config.library), artifact.labels, artifact.tags,
-                          analysis_settings(str(model.tag), predictor, config.library.max_windows),
-                          config.genre_weight, config.library, progress=False)
+            settings = windows_per_song(config.library, artifact)  # MSD-musicnn: 8 of a clip's 10 patches
+            index_library(args.data, library, embedded(predictor, settings), artifact.labels, artifact.tags,
+                          analysis_settings(str(model.tag), predictor, settings.max_windows),
+                          config.genre_weight, settings, progress=False)
             for weight in (float(w) for w in args.weights.split(",")):
                 queries = LibraryQueries(library, weight, config.library)
                 for k in SIMILAR:
                     emit("similarity", f"same_genre_precision_at_{k}", precision_at(queries, genres, k), "share",
                          model=name, genre_weight=weight, configured=weight == config.genre_weight,
-                         songs=len(queries.songs), tags=len(artifact.tags), data=args.data.name)
+                         songs=len(queries.songs), tags=len(artifact.tags), max_windows=settings.max_windows,
+                         data=args.data.name)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,11 @@ class ServerSong:
                           child.get("suffix"))
 
 
+def token(password: str, salt: str) -> str:
+    """The API's token for `password` with `salt` (API 1.13 and later): md5 of the two, in hex."""
+    return hashlib.md5((password + salt).encode()).hexdigest()
+
+
 def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(".") if part.isdigit())
 
@@ -85,7 +90,7 @@ class Subsonic:
     def _auth(self) -> dict[str, str]:
         if _version(self.version) >= TOKEN_AUTH_FROM:
             salt = secrets.token_hex(8)
-            return {"u": self.user, "t": hashlib.md5((self._password + salt).encode()).hexdigest(), "s": salt}
+            return {"u": self.user, "t": token(self._password, salt), "s": salt}
         return {"u": self.user, "p": "enc:" + self._password.encode().hex()}
 
     def _params(self, params: dict[str, Any], auth: bool = True) -> dict[str, Any]:

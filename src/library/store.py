@@ -294,7 +294,9 @@ class Library:
                 " file_genre, genre, probabilities, embedding, tags, windows, analysed_at, server_id)"
                 " VALUES (:path, :content_hash, :size, :mtime_ns, :duration, :title, :artist, :album, :file_genre,"
                 " :genre, :probabilities, :embedding, :tags, :windows, :analysed_at, :server_id)",
-                [{"server_id": None, "file_genre": None, **song} for song in songs])  # a folder's songs have no server id
+                # the indexer's rows carry every column; rows built elsewhere (tests, benchmarks) may
+                # leave out the two that only some songs have: a server's id, a genre in the file
+                [{"server_id": None, "file_genre": None, **song} for song in songs])
             self.db.executemany("DELETE FROM failures WHERE path = ?", [(s["path"],) for s in songs] + [(m[1],) for m in moves])
             self.db.executemany("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
                                 [(*f, time.time()) for f in failures])
